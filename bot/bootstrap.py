@@ -1,0 +1,73 @@
+"""The composition root: builds every part from the configuration and wires them together.
+
+Nothing else creates engines, schedulers, clients or routers; tests call
+:func:`bootstrap` with their own clock and adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Config
+from bot.delivery import Delivery
+from handlers.core.clock import Clock, SystemClock
+from handlers.core.commands import Router
+from handlers.core.context import Services
+from handlers.core.dispatch import Dispatcher
+from handlers.core.settings import Settings
+from handlers.registry import build_router
+from messages.texts import Catalog
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """Everything a running bot is made of."""
+
+    config: Config
+    db: Database
+    catalog: Catalog
+    router: Router
+    dispatcher: Dispatcher
+    delivery: Delivery
+    clock: Clock
+    settings: Settings
+    services: Services
+    runtime: list[Any] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.delivery.stop()
+        await self.db.dispose()
+
+
+def settings_from(config: Config) -> Settings:
+    return Settings(
+        default_language=config.bot.language,
+        default_timezone=config.bot.timezone,
+        admins=frozenset(config.bot.admins),
+        public_url=config.http.base_url(),
+        data_dir=config.bot.data_dir,
+    )
+
+
+async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool = True,
+                    router: Router | None = None) -> App:
+    """Build the application. Migrations are applied first unless ``migrate`` is False."""
+    clock = clock or SystemClock()
+    db = Database(config.database_url, echo=config.database.echo)
+    if migrate:
+        await db.upgrade()
+    catalog = Catalog(default_language=config.bot.language)
+    router = router or build_router()
+    settings = settings_from(config)
+    services = Services()
+    delivery = Delivery(db, clock)
+    dispatcher = Dispatcher(db=db, router=router, catalog=catalog, clock=clock,
+                            settings=settings, services=services, notify=delivery.notify)
+    log.info("bootstrapped", extra={"database": db.describe()})
+    return App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
+               delivery=delivery, clock=clock, settings=settings, services=services)

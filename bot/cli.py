@@ -1,0 +1,131 @@
+"""``cohortbot``: run the bot, talk to it from the console, manage the database, load demo data."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot import logs
+from bot.config import Config, ConfigError, load
+
+log = logging.getLogger("cohortbot")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cohortbot", description=__doc__)
+    p.add_argument("--config", type=Path, help="TOML configuration file "
+                   "(default: $COHORTBOT_CONFIG, then ./cohortbot.toml, then built-in defaults)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot on the platforms enabled in the configuration")
+    console = sub.add_parser("console", help="talk to the bot from this terminal")
+    console.add_argument("--as", dest="as_name", metavar="NAME",
+                         help="speak as this member or coordinator (default: the operator)")
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply every pending migration")
+    db_sub.add_parser("current", help="show the applied revision")
+    revision = db_sub.add_parser("revision", help="write a new migration (developers)")
+    revision.add_argument("-m", "--message", required=True)
+    demo = sub.add_parser("demo-data", help="load the demo cohort (Occitanie) and its calendar")
+    demo.add_argument("file", nargs="?", type=Path, help="a cohort YAML file (default: the demo)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load(args.config)
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return 2
+    logs.setup(config.bot.log_level if args.command == "run" else "WARNING",
+               config.bot.log_format)
+    try:
+        return asyncio.run(_dispatch(args, config))
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return 2
+
+
+async def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "db":
+        return await _db(args, config)
+    if args.command == "demo-data":
+        return await _demo_data(config, args.file)
+    if args.command == "console":
+        return await _console(config, args.as_name)
+    if args.command == "run":
+        from bot.runtime import run
+
+        return await run(config)
+    raise AssertionError(args.command)
+
+
+async def _db(args: argparse.Namespace, config: Config) -> int:
+    from storage.db import Database
+
+    db = Database(config.database_url)
+    try:
+        if args.db_command == "upgrade":
+            await db.upgrade()
+            print(f"database up to date ({', '.join(sorted(await db.current_revisions()))})")
+        elif args.db_command == "current":
+            print(", ".join(sorted(await db.current_revisions())) or "(empty)")
+        elif args.db_command == "revision":
+            from alembic import command
+
+            from storage.db import alembic_config
+
+            cfg = alembic_config(config.database_url)
+            async with db.engine.begin() as conn:
+                def make(sync_conn: object) -> None:
+                    cfg.attributes["connection"] = sync_conn
+                    command.revision(cfg, message=args.message, autogenerate=True)
+
+                await conn.run_sync(make)
+        return 0
+    finally:
+        await db.dispose()
+
+
+DEMO_FILE = Path(__file__).resolve().parents[1] / "data" / "demo" / "occitanie.yaml"
+
+
+async def _demo_data(config: Config, path: Path | None) -> int:
+    from bot.bootstrap import bootstrap
+    from handlers.admin.demo import DemoDataError, load_cohort_file
+
+    app = await bootstrap(config)
+    try:
+        async with app.db.session() as session:
+            from storage.uow import Store
+
+            added = await load_cohort_file(Store(session), path or DEMO_FILE, app.clock.now())
+    except DemoDataError as error:
+        print(f"demo-data: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await app.close()
+    print("demo data loaded: " + ", ".join(f"{v} {k}" for k, v in added.items()))
+    return 0
+
+
+async def _console(config: Config, as_name: str | None) -> int:
+    from bot.bootstrap import bootstrap
+    from bot.console import run_console
+
+    app = await bootstrap(config)
+    try:
+        await run_console(app, as_name)
+    finally:
+        await app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""Delivering the outbox: in order per destination, once, with retries.
+
+Handlers only ever write to the outbox (in the transaction of what caused the
+message). This worker reads pending rows, hands each to the platform's
+:class:`Sender`, and marks it sent. A crash between the send and the mark is
+covered by the senders' idempotency (Matrix transaction ids derived from the
+outbox key; Slack messages carrying the key in their metadata).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from handlers.core.clock import Clock
+from handlers.core.events import Reply
+from handlers.core.ids import Platform
+from storage.db import Database
+from storage.models import OutboxMessage
+from storage.uow import Store
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+MAX_PARALLEL_DESTINATIONS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One message to deliver, as the sender sees it."""
+
+    outbox_id: int
+    key: str
+    platform: Platform
+    destination: str
+    reply: Reply
+    thread_id: str | None = None
+    private_to: str | None = None
+    hints: dict[str, Any] = field(default_factory=dict)
+    edit_message_id: str | None = None
+    """The platform id of the message this one replaces in place, if any."""
+    created_at: datetime | None = None
+
+    @property
+    def direct_user(self) -> str | None:
+        """The user id when the destination is "this person's DM"."""
+        return self.destination[4:] if self.destination.startswith("@dm:") else None
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_id: str | None
+    room_id: str | None = None
+    """Set when the sender resolved a DM destination to a room."""
+
+
+class TransientSendError(Exception):
+    """Try again later (rate limit, network, server error)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(Exception):
+    """This message can never be delivered (room gone, bot kicked, invalid content)."""
+
+
+class Sender(Protocol):
+    platform: Platform
+
+    async def send(self, message: Outbound) -> Sent: ...
+
+
+class Delivery:
+    """One worker per platform, woken when the dispatcher commits new messages."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self.senders: dict[Platform, Sender] = {}
+        self._wake: dict[Platform, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._flush_lock: dict[Platform, asyncio.Lock] = {}
+        self.listeners: list[Callable[[Outbound, Sent], Awaitable[None]]] = []
+        self.running = False
+
+    def add_sender(self, sender: Sender) -> None:
+        self.senders[sender.platform] = sender
+        self._wake[sender.platform] = asyncio.Event()
+        self._flush_lock[sender.platform] = asyncio.Lock()
+
+    def notify(self, platforms: set[Platform]) -> None:
+        """Wake the workers of these platforms (called after a commit)."""
+        for platform in platforms:
+            event = self._wake.get(platform)
+            if event is not None:
+                event.set()
+
+    def start(self) -> None:
+        self.running = True
+        for platform in self.senders:
+            self._tasks.append(asyncio.create_task(self._worker(platform),
+                                                   name=f"delivery-{platform}"))
+
+    async def stop(self) -> None:
+        self.running = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+
+    async def _worker(self, platform: Platform) -> None:
+        wake = self._wake[platform]
+        while True:
+            wake.clear()
+            try:
+                delay = await self.flush(platform)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery pass failed", extra={"platform": str(platform)})
+                delay = 2.0
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def flush(self, platform: Platform) -> float:
+        """Deliver what is due now; returns how long to wait before the next pass."""
+        async with self._flush_lock[platform]:
+            while True:
+                now = self.clock.now()
+                async with self.db.session() as session:
+                    store = Store(session)
+                    rows = await store.outbox.pending(str(platform), now)
+                    batch = [await self._outbound(store, row) for row in rows]
+                    next_due = await store.outbox.next_due(str(platform))
+                if not batch:
+                    if next_due is not None:
+                        return max(0.05, min(30.0, (next_due - now).total_seconds()))
+                    return 30.0
+                queues: OrderedDict[str, list[Outbound | None]] = OrderedDict()
+                for item in batch:
+                    queues.setdefault(item.destination if item else "?", []).append(item)
+                semaphore = asyncio.Semaphore(MAX_PARALLEL_DESTINATIONS)
+
+                async def run(items: list[Outbound | None]) -> int:
+                    async with semaphore:
+                        return await self._deliver_in_order(platform, items)
+
+                delivered = await asyncio.gather(*(run(q) for q in queues.values()))
+                if sum(delivered) == 0:
+                    return 0.5
+
+    async def _outbound(self, store: Store, row: OutboxMessage) -> Outbound | None:
+        edit_id = None
+        if row.edit_of:
+            found = await store.outbox.sent_message_id(row.edit_of)
+            edit_id = found[2] if found else None
+        try:
+            reply = Reply.from_dict(row.payload)
+        except (KeyError, ValueError, TypeError):
+            log.error("unreadable outbox payload", extra={"outbox_id": row.id})
+            async with self.db.session() as session:
+                await Store(session).outbox.mark_failed(row.id, "unreadable payload")
+            return None
+        return Outbound(outbox_id=row.id, key=row.key, platform=Platform(row.platform),
+                        destination=row.destination, reply=reply, thread_id=row.thread_id,
+                        private_to=row.private_to, hints=dict(row.hints or {}),
+                        edit_message_id=edit_id, created_at=row.created_at)
+
+    async def _deliver_in_order(self, platform: Platform, items: list[Outbound | None]) -> int:
+        sender = self.senders[platform]
+        done = 0
+        for item in items:
+            if item is None:
+                continue
+            try:
+                sent = await sender.send(item)
+            except TransientSendError as error:
+                await self._retry(item, str(error), error.retry_after)
+                return done
+            except PermanentSendError as error:
+                log.error("message dropped: %s", error,
+                          extra={"outbox_key": item.key, "platform": str(platform)})
+                async with self.db.session() as session:
+                    await Store(session).outbox.mark_failed(item.outbox_id, str(error))
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.exception("sender failed", extra={"outbox_key": item.key,
+                                                      "platform": str(platform)})
+                await self._retry(item, repr(error), None)
+                return done
+            async with self.db.session() as session:
+                await Store(session).outbox.mark_sent(
+                    item.outbox_id, sent.message_id, self.clock.now(),
+                    destination=sent.room_id if item.direct_user and sent.room_id else None)
+            done += 1
+            for listener in self.listeners:
+                try:
+                    await listener(item, sent)
+                except Exception:
+                    log.exception("delivery listener failed", extra={"outbox_key": item.key})
+        return done
+
+    async def _retry(self, item: Outbound, error: str, retry_after: float | None) -> None:
+        async with self.db.session() as session:
+            store = Store(session)
+            row = await store.outbox.get(item.outbox_id)
+            attempts = (row.attempts if row else 0) + 1
+            if attempts >= MAX_ATTEMPTS:
+                log.error("message dropped after %d attempts: %s", attempts, error,
+                          extra={"outbox_key": item.key})
+                await store.outbox.mark_failed(item.outbox_id, error)
+                return
+            delay = retry_after if retry_after is not None else min(60.0, 0.5 * 2 ** attempts)
+            log.warning("delivery will be retried in %.1fs: %s", delay, error,
+                        extra={"outbox_key": item.key})
+            await store.outbox.mark_retry(item.outbox_id, error,
+                                          self.clock.now() + timedelta(seconds=delay))

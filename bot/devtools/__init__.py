@@ -1,0 +1,1 @@
+"""Launchers for the real peers (Synapse, PostgreSQL) used by the tests and the local demo."""

@@ -1,0 +1,1 @@
+"""Cohort administration: cohorts, delegations, members and their accounts."""

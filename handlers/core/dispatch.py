@@ -1,0 +1,334 @@
+"""The dispatcher: one incoming event → one transaction → replies in the outbox.
+
+For every event it opens a unit of work, refuses a platform event it already
+handled, finds out who is speaking and which cohort is meant, checks the role,
+runs the handler, and queues the replies in the same transaction. Errors the
+user can fix are answered from their template; anything else is logged with its
+traceback and answered with a short apology — never a raw exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.core.clock import Clock
+from handlers.core.commands import (
+    CohortScope,
+    CommandSpec,
+    Role,
+    Router,
+    Where,
+    bind,
+)
+from handlers.core.context import Caller, Context, Services
+from handlers.core.errors import UserFacingError
+from handlers.core.events import (
+    ActionEvent,
+    CommandEvent,
+    Event,
+    MessageEvent,
+    Origin,
+    Reply,
+    TimerEvent,
+    Visibility,
+)
+from handlers.core.grammar import Option, Word, fold, split_words
+from handlers.core.ids import Platform, UserRef
+from handlers.core.settings import Settings
+from messages.texts import Catalog
+from storage.db import Database
+from storage.uow import Store
+
+log = logging.getLogger(__name__)
+
+COHORT_OPTION_KEYS = ("cohorte", "cohort")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What handling an event produced, for adapters that answer synchronously and for tests."""
+
+    replies: tuple[Reply, ...]
+    duplicate: bool = False
+    handled: bool = True
+
+
+class Dispatcher:
+    def __init__(self, *, db: Database, router: Router, catalog: Catalog, clock: Clock,
+                 settings: Settings, services: Services | None = None,
+                 notify: Callable[[set[Platform]], None] | None = None) -> None:
+        self.db = db
+        self.router = router
+        self.catalog = catalog
+        self.clock = clock
+        self.settings = settings
+        self.services = services or Services()
+        self.notify = notify or (lambda _platforms: None)
+
+    async def handle(self, event: Event) -> Outcome:
+        """Handle one event exactly once; returns the replies queued for its origin."""
+        try:
+            async with self.db.session() as session:
+                store = Store(session)
+                ctx = self._context(event, store)
+                origin = ctx.origin
+                if origin is not None and origin.event_id is not None:
+                    if not await store.processed.claim(origin.platform, origin.event_id,
+                                                       ctx.now()):
+                        return Outcome((), duplicate=True)
+                replies = await self._run(ctx)
+                if replies is None:
+                    return Outcome((), handled=False)
+                await self._queue(ctx, replies)
+            self._after_commit(ctx, replies)
+            return Outcome(tuple(replies))
+        except UserFacingError as error:
+            return await self._answer_error(event, error)
+        except Exception:
+            log.exception("handler failed", extra=_describe(event))
+            return await self._answer_error(event, UserFacingError("errors/internal"))
+
+    def _context(self, event: Event, store: Store) -> Context:
+        return Context(event=event, store=store, clock=self.clock, catalog=self.catalog,
+                       settings=self.settings, router=self.router, services=self.services,
+                       lang=self.settings.default_language)
+
+    async def _run(self, ctx: Context) -> list[Reply] | None:
+        event = ctx.event
+        if isinstance(event, CommandEvent):
+            return await self._command(ctx, event)
+        if isinstance(event, MessageEvent):
+            return await self._message(ctx, event)
+        if isinstance(event, ActionEvent):
+            return await self._action(ctx, event)
+        if isinstance(event, TimerEvent):
+            handler = self.router.timer_handler(event.name)
+            if handler is None:
+                log.error("no handler for timer %s", event.name)
+                return []
+            await handler(ctx, event)
+            return []
+        raise TypeError(f"unknown event {type(event).__name__}")
+
+    async def _command(self, ctx: Context, event: CommandEvent) -> list[Reply]:
+        items = split_words(event.text)
+        await self._identify(ctx, event.origin)
+        spec, rest = self.router.resolve(items)
+        ctx.spec = spec
+        named, rest = _take_cohort_option(rest) if spec.cohort is not CohortScope.NONE else (
+            None, rest)
+        await self._locate(ctx, spec, named)
+        self._check(ctx, spec, event.origin)
+        args = bind(spec, rest, now=ctx.now(), tz=ctx.tz)
+        return _as_list(await spec.handler(ctx, args))
+
+    async def _message(self, ctx: Context, event: MessageEvent) -> list[Reply] | None:
+        await self._identify(ctx, event.origin)
+        for _name, handler in self.router.message_handlers():
+            result = await handler(ctx, event)
+            if result is None or result is False:
+                continue
+            return [] if result is True else _as_list(result)
+        if event.origin.is_direct:
+            return [ctx.reply("errors/not_understood", private=True)]
+        return None
+
+    async def _action(self, ctx: Context, event: ActionEvent) -> list[Reply]:
+        await self._identify(ctx, event.origin)
+        handler = self.router.action_handler(event.action)
+        if handler is None:
+            log.warning("no handler for action %s", event.action)
+            raise UserFacingError("errors/unknown_action")
+        return _as_list(await handler(ctx, event))
+
+    async def _identify(self, ctx: Context, origin: Origin) -> None:
+        """Who is speaking: their member record, cohorts, coordinator roles, admin flag."""
+        store = ctx.store
+        member = await store.identities.member_for(origin.platform, origin.user.user_id)
+        is_admin = (origin.platform is Platform.CONSOLE and origin.user.user_id == "operator") \
+            or str(origin.user) in self.settings.admins
+        cohorts: set[int] = set()
+        coordinates: set[int] = set()
+        if member is not None and member.erased_at is None:
+            cohorts, coordinates = await store.members.cohort_ids(member)
+        else:
+            member = None
+        ctx.caller = Caller(user=origin.user, member=member, is_admin=is_admin,
+                            cohorts=frozenset(cohorts), coordinates=frozenset(coordinates),
+                            platform_name=origin.user_display_name)
+        if member is not None and member.language:
+            ctx.lang = member.language
+        room_cohort = await store.rooms.cohort_of(origin.platform, origin.room.room_id)
+        if room_cohort is not None:
+            if ctx.caller.belongs_to(room_cohort.id):
+                ctx.cohort = room_cohort
+            if member is None or not member.language:
+                ctx.lang = room_cohort.language
+
+    async def _locate(self, ctx: Context, spec: CommandSpec, named: str | None) -> None:
+        """Which cohort the command acts on: the one named, the room's, or the caller's only one."""
+        caller = ctx.caller
+        assert caller is not None
+        store = ctx.store
+        if spec.cohort is CohortScope.NONE:
+            ctx.cohort = None
+            return
+        if named is not None:
+            cohort = await store.cohorts.by_slug(fold(named))
+            if cohort is None or not caller.belongs_to(cohort.id):
+                mine = await store.cohorts.with_ids(sorted(caller.cohorts)) if not \
+                    caller.is_admin else await store.cohorts.all()
+                raise UserFacingError("errors/unknown_cohort", name=named,
+                                      candidates=[c.slug for c in mine])
+            ctx.cohort = cohort
+        elif ctx.cohort is None:
+            origin = ctx.origin
+            room_cohort = await store.rooms.cohort_of(origin.platform, origin.room.room_id) \
+                if origin else None
+            if room_cohort is not None and not caller.belongs_to(room_cohort.id):
+                raise UserFacingError("errors/not_in_cohort", cohort=room_cohort.name)
+            everything = await store.cohorts.all() if caller.is_admin and not caller.cohorts \
+                else None
+            if len(caller.cohorts) == 1:
+                ctx.cohort = await store.cohorts.get(next(iter(caller.cohorts)))
+            elif everything is not None and len(everything) == 1:
+                ctx.cohort = everything[0]
+            elif spec.cohort is CohortScope.REQUIRED:
+                mine = await store.cohorts.with_ids(sorted(caller.cohorts)) if caller.cohorts \
+                    else (await store.cohorts.all() if caller.is_admin else [])
+                raise UserFacingError("errors/which_cohort", candidates=[c.slug for c in mine])
+        if ctx.cohort is not None and not (caller.member and caller.member.language):
+            ctx.lang = ctx.cohort.language
+
+    def _check(self, ctx: Context, spec: CommandSpec, origin: Origin) -> None:
+        if not permitted_role(spec, ctx.caller, ctx.cohort):
+            raise UserFacingError("errors/forbidden", spec=spec,
+                                  registered=ctx.caller is not None and ctx.caller.member
+                                  is not None)
+        if origin.platform is not Platform.CONSOLE:
+            if spec.where is Where.DIRECT and not origin.is_direct:
+                raise UserFacingError("errors/direct_only", spec=spec)
+            if spec.where is Where.ROOM and origin.is_direct:
+                raise UserFacingError("errors/room_only", spec=spec)
+
+    async def _queue(self, ctx: Context, replies: Sequence[Reply]) -> None:
+        origin = ctx.origin
+        now = ctx.now()
+        store = ctx.store
+        if origin is not None:
+            base = origin.event_id or uuid.uuid4().hex
+            for index, reply in enumerate(replies):
+                await store.outbox.enqueue(
+                    key=f"reply:{origin.platform}:{base}:{index}", platform=origin.platform,
+                    destination=origin.room.room_id, payload=reply.to_dict(), now=now,
+                    thread_id=origin.thread_id,
+                    private_to=origin.user.user_id if reply.visibility is Visibility.PRIVATE
+                    else None, hints=dict(getattr(origin, "hints", {}) or {}))
+        for out in ctx.outgoing:
+            await store.outbox.enqueue(
+                key=out.key, platform=out.platform, destination=out.destination,
+                payload=out.reply.to_dict(), now=now, thread_id=out.thread_id,
+                edit_of=out.edit_of, not_before=out.not_before, private_to=out.private_to)
+
+    def _after_commit(self, ctx: Context, replies: Sequence[Reply]) -> None:
+        platforms = {o.platform for o in ctx.outgoing}
+        if ctx.origin is not None and replies:
+            platforms.add(ctx.origin.platform)
+        if platforms:
+            self.notify(platforms)
+        if ctx.changed and self.services.on_change is not None:
+            try:
+                self.services.on_change(set(ctx.changed))
+            except Exception:
+                log.exception("change listener failed", extra={"changed": sorted(ctx.changed)})
+
+    async def _answer_error(self, event: Event, error: UserFacingError) -> Outcome:
+        """Answer an error in a fresh transaction, still once per platform event."""
+        origin: Origin | None = getattr(event, "origin", None)
+        if origin is None:
+            log.error("timer %s failed: %s", getattr(event, "name", "?"), error.template)
+            return Outcome(())
+        try:
+            async with self.db.session() as session:
+                store = Store(session)
+                ctx = self._context(event, store)
+                if origin.event_id is not None and not await store.processed.claim(
+                        origin.platform, origin.event_id, ctx.now()):
+                    return Outcome((), duplicate=True)
+                try:
+                    await self._identify(ctx, origin)
+                except Exception:
+                    log.exception("could not identify caller for an error reply",
+                                  extra=_describe(event))
+                try:
+                    reply = ctx.reply(error.template, private=True, **error.context)
+                except Exception:
+                    log.exception("error template failed", extra={
+                        **_describe(event), "template": error.template})
+                    reply = ctx.reply("errors/internal", private=True)
+                await self._queue(ctx, [reply])
+            self.notify({origin.platform})
+            return Outcome((reply,))
+        except Exception:
+            log.exception("could not answer an error", extra=_describe(event))
+            return Outcome(())
+
+
+def permitted_role(spec: CommandSpec, caller: Caller | None, cohort: Any) -> bool:
+    """Whether ``caller`` may run ``spec`` on ``cohort`` (used by the dispatcher and ``aide``)."""
+    if spec.role is Role.ANYONE:
+        return True
+    if caller is None:
+        return False
+    if caller.is_admin:
+        return True
+    if spec.role is Role.ADMIN:
+        return False
+    if cohort is None:
+        if spec.role is Role.MEMBER:
+            return caller.member is not None
+        return bool(caller.coordinates)
+    if spec.role is Role.COORDINATOR:
+        return caller.coordinates_cohort(cohort.id)
+    return caller.belongs_to(cohort.id)
+
+
+def _take_cohort_option(items: list[Word | Option]) -> tuple[str | None, list[Word | Option]]:
+    named = None
+    rest: list[Word | Option] = []
+    for item in items:
+        if isinstance(item, Option) and item.key in COHORT_OPTION_KEYS:
+            named = item.value
+        else:
+            rest.append(item)
+    return named, rest
+
+
+def _as_list(result: Reply | Sequence[Reply] | None) -> list[Reply]:
+    if result is None:
+        return []
+    if isinstance(result, Reply):
+        return [result]
+    return list(result)
+
+
+def _describe(event: Event) -> dict[str, Any]:
+    """Context for logs: kind, platform, room, user — never the message body."""
+    origin: Origin | None = getattr(event, "origin", None)
+    info: dict[str, Any] = {"event_kind": type(event).__name__}
+    if origin is not None:
+        info.update(platform=str(origin.platform), room=origin.room.room_id,
+                    user=origin.user.user_id, event_id=origin.event_id)
+    if isinstance(event, CommandEvent):
+        first = event.text.split(maxsplit=2)[:2]
+        info["command"] = " ".join(first)[:64]
+    if isinstance(event, ActionEvent):
+        info["action"] = event.action
+    return info
+
+
+__all__ = ["Dispatcher", "Outcome", "UserRef", "permitted_role"]

@@ -1,0 +1,173 @@
+"""Neutral events coming in from the adapters, and neutral replies going out.
+
+Adapters translate platform payloads to these and back; handlers see nothing else.
+Replies are plain data (they are stored in the outbox before being delivered), so
+every field here survives a round trip through :meth:`Reply.to_dict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from handlers.core.ids import Platform, RoomRef, UserRef
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who did something, where, and under which platform event id."""
+
+    user: UserRef
+    room: RoomRef
+    is_direct: bool = False
+    thread_id: str | None = None
+    event_id: str | None = None
+    user_display_name: str | None = None
+    hints: dict[str, str] = field(default_factory=dict, compare=False)
+    """Adapter-specific delivery hints carried to the reply (e.g. Slack's ``response_url``)."""
+
+    @property
+    def platform(self) -> Platform:
+        return self.room.platform
+
+
+@dataclass(frozen=True, slots=True)
+class CommandEvent:
+    """``!cohorte …``, ``/cohorte …`` or a console line; ``text`` is what follows the prefix."""
+
+    origin: Origin
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A message that is not a command (an answer in a conversation, a reply to the bot)."""
+
+    origin: Origin
+    text: str
+    in_reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionEvent:
+    """A button click, a native poll vote or a form submission.
+
+    ``action`` names what was done (``poll.vote``, ``poll.open_form`` …), ``value`` is
+    the compact payload the bot put in the button, ``form`` the submitted fields.
+    """
+
+    origin: Origin
+    action: str
+    value: str = ""
+    form: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TimerEvent:
+    """A scheduled job that fell due."""
+
+    name: str
+    due_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+Event = CommandEvent | MessageEvent | ActionEvent | TimerEvent
+
+
+class Visibility(StrEnum):
+    """Who sees a reply."""
+
+    ROOM = "room"
+    """Everybody in the room where it is sent."""
+    PRIVATE = "private"
+    """Only the person it answers (Slack ephemeral; elsewhere the same room or the DM)."""
+
+
+class ActionStyle(StrEnum):
+    DEFAULT = "default"
+    PRIMARY = "primary"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A button under a message: a label already in the reader's language, and what it does.
+
+    ``command`` is the same thing written as a command (without the ``!cohorte``
+    prefix), shown where a platform has no buttons.
+    """
+
+    label: str
+    action: str
+    value: str = ""
+    style: ActionStyle = ActionStyle.DEFAULT
+    command: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "action": self.action, "value": self.value,
+                "style": self.style.value, "command": self.command}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Action:
+        return cls(data["label"], data["action"], data.get("value", ""),
+                   ActionStyle(data.get("style", "default")), data.get("command", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a reply (an export, a results picture, an ICS file)."""
+
+    filename: str
+    mimetype: str
+    content: bytes
+    alt_text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        import base64
+
+        return {"filename": self.filename, "mimetype": self.mimetype,
+                "content_b64": base64.b64encode(self.content).decode("ascii"),
+                "alt_text": self.alt_text}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Attachment:
+        import base64
+
+        return cls(data["filename"], data["mimetype"], base64.b64decode(data["content_b64"]),
+                   data.get("alt_text", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the bot says: neutral markup (a Markdown subset) rendered from a template.
+
+    ``card`` carries structured content a platform may show natively (a poll, a
+    form); renderers that do not know the card show ``text`` and ``actions`` only.
+    """
+
+    text: str
+    visibility: Visibility = Visibility.ROOM
+    actions: tuple[Action, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    card: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "visibility": self.visibility.value,
+            "actions": [a.to_dict() for a in self.actions],
+            "attachments": [a.to_dict() for a in self.attachments],
+            "card": self.card,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        return cls(
+            text=data["text"],
+            visibility=Visibility(data.get("visibility", "room")),
+            actions=tuple(Action.from_dict(a) for a in data.get("actions", ())),
+            attachments=tuple(Attachment.from_dict(a) for a in data.get("attachments", ())),
+            card=data.get("card"),
+        )

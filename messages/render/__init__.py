@@ -1,0 +1,1 @@
+"""Turning neutral markup and replies into what each platform shows."""

@@ -1,0 +1,73 @@
+"""Matrix: an ``m.notice`` content with an HTML ``formatted_body``, a plain ``body``,
+and members mentioned as pills (with ``m.mentions``)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from handlers.core.events import Reply
+from messages.markup import parse_mention
+from messages.render.markdown import parser, tokens
+from messages.render.plain import to_plain
+
+
+def to_html(text: str) -> str:
+    """Neutral markup → Matrix HTML; mention links become ``https://matrix.to`` pills.
+
+    A member with no Matrix account is shown in bold instead of a dead link.
+    """
+    toks = tokens(text)
+    for tok in toks:
+        pending_close: list[bool] = []
+        for child in tok.children or []:
+            if child.type == "link_open":
+                handles = parse_mention(str(child.attrGet("href") or ""))
+                if handles is None:
+                    pending_close.append(False)
+                    continue
+                matrix_id = handles.get("matrix")
+                if matrix_id:
+                    child.attrSet("href", f"https://matrix.to/#/{matrix_id}")
+                    pending_close.append(False)
+                else:
+                    child.type, child.tag, child.attrs = "strong_open", "strong", {}
+                    pending_close.append(True)
+            elif child.type == "link_close" and pending_close:
+                if pending_close.pop():
+                    child.type, child.tag = "strong_close", "strong"
+    return parser().renderer.render(toks, parser().options, {}).strip()
+
+
+def mentioned_users(text: str) -> list[str]:
+    found: list[str] = []
+    for tok in tokens(text):
+        for child in tok.children or []:
+            if child.type == "link_open":
+                handles = parse_mention(str(child.attrGet("href") or ""))
+                if handles and "matrix" in handles and handles["matrix"] not in found:
+                    found.append(handles["matrix"])
+    return found
+
+
+def to_content(reply: Reply, *, msgtype: str = "m.notice", command_prefix: str = "!cohorte "
+               ) -> dict[str, Any]:
+    """A whole reply as the content of an ``m.room.message`` event."""
+    body = to_plain(reply.text, mention_prefix="")
+    formatted = to_html(reply.text)
+    hints = [a for a in reply.actions if a.command]
+    if hints:
+        body += "\n" + "\n".join(f"• {a.label} : {command_prefix}{a.command}" for a in hints)
+        items = "".join(
+            f"<li>{html.escape(a.label)} : <code>{html.escape(command_prefix + a.command)}</code></li>"
+            for a in hints)
+        formatted += f"<ul>{items}</ul>"
+    content: dict[str, Any] = {
+        "msgtype": msgtype,
+        "body": body,
+        "format": "org.matrix.custom.html",
+        "formatted_body": formatted,
+    }
+    users = mentioned_users(reply.text)
+    content["m.mentions"] = {"user_ids": users} if users else {}
+    return content

@@ -1,0 +1,1 @@
+"""The schema, its migrations and every query. Nothing else writes SQL."""

@@ -1,0 +1,196 @@
+"""What the runtime needs to deliver exactly once: processed events, the outbox, DM rooms,
+one-time codes and the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    AuditEntry,
+    DirectRoom,
+    OneTimeCode,
+    OutboxMessage,
+    OutboxStatus,
+    ProcessedEvent,
+)
+
+DM_PREFIX = "@dm:"
+
+
+class ProcessedEventRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(self, platform: str, event_id: str, now: datetime) -> bool:
+        """Record that an event is being handled; False if it was already (a retry, a replay)."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(ProcessedEvent(platform=platform, event_id=event_id, at=now))
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    async def seen(self, platform: str, event_id: str) -> bool:
+        return await self.session.scalar(select(ProcessedEvent.id).where(
+            ProcessedEvent.platform == platform, ProcessedEvent.event_id == event_id)) is not None
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        result = await self.session.execute(
+            delete(ProcessedEvent).where(ProcessedEvent.at < cutoff))
+        return int(result.rowcount or 0)
+
+
+class OutboxRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enqueue(self, *, key: str, platform: str, destination: str, payload: dict[str, Any],
+                      now: datetime, thread_id: str | None = None, private_to: str | None = None,
+                      hints: dict[str, Any] | None = None, edit_of: str | None = None,
+                      not_before: datetime | None = None) -> OutboxMessage | None:
+        """Queue a message under a unique ``key``; None when that key was queued already."""
+        row = OutboxMessage(key=key, platform=platform, destination=destination,
+                            payload=payload, thread_id=thread_id, private_to=private_to,
+                            hints=hints or {}, edit_of=edit_of, created_at=now,
+                            not_before=not_before, status=OutboxStatus.PENDING, attempts=0)
+        try:
+            async with self.session.begin_nested():
+                self.session.add(row)
+                await self.session.flush()
+        except IntegrityError:
+            return None
+        return row
+
+    async def pending(self, platform: str, now: datetime, limit: int = 200
+                      ) -> Sequence[OutboxMessage]:
+        """Pending messages of a platform due now, oldest first."""
+        return (await self.session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.platform == platform,
+                or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
+            .order_by(OutboxMessage.id).limit(limit))).all()
+
+    async def next_due(self, platform: str) -> datetime | None:
+        return await self.session.scalar(select(func.min(OutboxMessage.not_before)).where(
+            OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.platform == platform))
+
+    async def get(self, outbox_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, outbox_id)
+
+    async def by_key(self, key: str) -> OutboxMessage | None:
+        return await self.session.scalar(select(OutboxMessage).where(OutboxMessage.key == key))
+
+    async def mark_sent(self, outbox_id: int, message_id: str | None, now: datetime,
+                        destination: str | None = None) -> None:
+        values: dict[str, Any] = {"status": OutboxStatus.SENT, "message_id": message_id,
+                                  "sent_at": now, "last_error": None}
+        if destination is not None:
+            values["destination"] = destination
+        await self.session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(**values))
+
+    async def mark_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None:
+        await self.session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id)
+                                   .values(attempts=OutboxMessage.attempts + 1,
+                                           last_error=error[:2000], not_before=retry_at))
+
+    async def mark_failed(self, outbox_id: int, error: str) -> None:
+        await self.session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id)
+                                   .values(status=OutboxStatus.FAILED,
+                                           attempts=OutboxMessage.attempts + 1,
+                                           last_error=error[:2000]))
+
+    async def sent_message_id(self, key: str) -> tuple[str, str, str | None] | None:
+        """(platform, room id, message id) of a sent message, for edits in place."""
+        row = await self.session.execute(select(
+            OutboxMessage.platform, OutboxMessage.destination, OutboxMessage.message_id).where(
+            and_(OutboxMessage.key == key, OutboxMessage.status == OutboxStatus.SENT)))
+        found = row.first()
+        return (found[0], found[1], found[2]) if found else None
+
+    async def count(self, status: OutboxStatus | None = None) -> int:
+        query = select(func.count()).select_from(OutboxMessage)
+        if status is not None:
+            query = query.where(OutboxMessage.status == status)
+        return int(await self.session.scalar(query) or 0)
+
+
+class DirectRoomRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, platform: str, user_id: str) -> str | None:
+        return await self.session.scalar(select(DirectRoom.room_id).where(
+            DirectRoom.platform == platform, DirectRoom.user_id == user_id))
+
+    async def remember(self, platform: str, user_id: str, room_id: str, now: datetime) -> None:
+        try:
+            async with self.session.begin_nested():
+                self.session.add(DirectRoom(platform=platform, user_id=user_id, room_id=room_id,
+                                            created_at=now))
+                await self.session.flush()
+        except IntegrityError:
+            await self.session.execute(update(DirectRoom).where(
+                DirectRoom.platform == platform, DirectRoom.user_id == user_id)
+                .values(room_id=room_id))
+
+    async def is_direct(self, platform: str, room_id: str) -> bool:
+        return await self.session.scalar(select(DirectRoom.id).where(
+            DirectRoom.platform == platform, DirectRoom.room_id == room_id)) is not None
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+class CodeRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def issue(self, code: str, *, purpose: str, member_id: int, created_by: int | None,
+                    now: datetime, ttl: timedelta) -> None:
+        self.session.add(OneTimeCode(code_hash=hash_code(code), purpose=purpose,
+                                     member_id=member_id, created_by=created_by,
+                                     expires_at=now + ttl))
+        await self.session.flush()
+
+    async def redeem(self, code: str, *, purpose: str, now: datetime,
+                     member_id: int | None = None) -> int | None:
+        """Use a code once; returns its member id, or None if unknown, used or expired."""
+        row = await self.session.scalar(select(OneTimeCode).where(
+            OneTimeCode.code_hash == hash_code(code), OneTimeCode.purpose == purpose))
+        if row is None or row.used_at is not None or row.expires_at <= now:
+            return None
+        if member_id is not None and row.member_id != member_id:
+            return None
+        result = await self.session.execute(update(OneTimeCode).where(
+            OneTimeCode.id == row.id, OneTimeCode.used_at.is_(None)).values(used_at=now))
+        return row.member_id if result.rowcount else None
+
+
+class AuditRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, *, actor: str, action: str, now: datetime,
+                     actor_member_id: int | None = None, cohort_id: int | None = None,
+                     **details: Any) -> None:
+        self.session.add(AuditEntry(at=now, actor=actor, actor_member_id=actor_member_id,
+                                    cohort_id=cohort_id, action=action, details=details))
+
+    async def of_cohort(self, cohort_id: int, limit: int = 50) -> Sequence[AuditEntry]:
+        return (await self.session.scalars(select(AuditEntry).where(
+            AuditEntry.cohort_id == cohort_id).order_by(AuditEntry.id.desc()).limit(limit))).all()
+
+    async def by_actor(self, member_id: int) -> Sequence[AuditEntry]:
+        return (await self.session.scalars(select(AuditEntry).where(
+            AuditEntry.actor_member_id == member_id).order_by(AuditEntry.id))).all()

@@ -1,0 +1,88 @@
+"""One unit of work per incoming event: one session, one transaction, every repository.
+
+A feature adds its repository as a property here, so handlers reach all storage
+through ``ctx.store`` and nothing else holds a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cached_property
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.repos.cohorts import (
+    CohortRepo,
+    DelegationRepo,
+    IdentityRepo,
+    MemberRepo,
+    RoomRepo,
+)
+from storage.repos.privacy import PrivacyRepo
+from storage.repos.runtime import (
+    AuditRepo,
+    CodeRepo,
+    DirectRoomRepo,
+    OutboxRepo,
+    ProcessedEventRepo,
+)
+
+
+class Store:
+    """The repositories of one transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @cached_property
+    def cohorts(self) -> CohortRepo:
+        return CohortRepo(self.session)
+
+    @cached_property
+    def delegations(self) -> DelegationRepo:
+        return DelegationRepo(self.session)
+
+    @cached_property
+    def members(self) -> MemberRepo:
+        return MemberRepo(self.session)
+
+    @cached_property
+    def identities(self) -> IdentityRepo:
+        return IdentityRepo(self.session)
+
+    @cached_property
+    def rooms(self) -> RoomRepo:
+        return RoomRepo(self.session)
+
+    @cached_property
+    def audit(self) -> AuditRepo:
+        return AuditRepo(self.session)
+
+    @cached_property
+    def codes(self) -> CodeRepo:
+        return CodeRepo(self.session)
+
+    @cached_property
+    def processed(self) -> ProcessedEventRepo:
+        return ProcessedEventRepo(self.session)
+
+    @cached_property
+    def outbox(self) -> OutboxRepo:
+        return OutboxRepo(self.session)
+
+    @cached_property
+    def direct_rooms(self) -> DirectRoomRepo:
+        return DirectRoomRepo(self.session)
+
+    @cached_property
+    def privacy(self) -> PrivacyRepo:
+        return PrivacyRepo(self.session)
+
+
+@asynccontextmanager
+async def unit_of_work(db: Database) -> AsyncIterator[Store]:
+    """A :class:`Store` whose transaction commits when the block ends without error."""
+    async with db.session() as session:
+        yield Store(session)
