@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.delivery import Delivery
+from bot.scheduler import Scheduler
 from handlers.core.clock import Clock, SystemClock
 from handlers.core.commands import Router
 from handlers.core.context import Services
@@ -34,12 +35,14 @@ class App:
     router: Router
     dispatcher: Dispatcher
     delivery: Delivery
+    scheduler: Scheduler
     clock: Clock
     settings: Settings
     services: Services
     runtime: list[Any] = field(default_factory=list)
 
     async def close(self) -> None:
+        await self.scheduler.stop()
         await self.delivery.stop()
         await self.db.dispose()
 
@@ -68,6 +71,9 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     delivery = Delivery(db, clock)
     dispatcher = Dispatcher(db=db, router=router, catalog=catalog, clock=clock,
                             settings=settings, services=services, notify=delivery.notify)
+    scheduler = Scheduler(db, dispatcher, clock)
+    services.on_change = scheduler.notify
     log.info("bootstrapped", extra={"database": db.describe()})
     return App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
-               delivery=delivery, clock=clock, settings=settings, services=services)
+               delivery=delivery, scheduler=scheduler, clock=clock, settings=settings,
+               services=services)

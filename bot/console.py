@@ -16,7 +16,7 @@ from bot.delivery import Outbound, Sent
 from handlers.core.events import CommandEvent, MessageEvent, Origin
 from handlers.core.grammar import fold
 from handlers.core.ids import Platform, RoomRef, UserRef
-from messages.render.plain import reply_to_plain
+from messages.render.plain import reply_to_plain, to_plain
 from storage.uow import Store
 
 CONSOLE_ROOM = RoomRef(Platform.CONSOLE, "console")
@@ -95,8 +95,8 @@ async def run_console(app: App, as_name: str | None, *, stdin: TextIO | None = N
     origin = Origin(user=UserRef(Platform.CONSOLE, user_id), room=CONSOLE_ROOM,
                     user_display_name=display)
     if interactive:
-        stdout.write(app.catalog.render(app.config.bot.language, "console/welcome",
-                                        name=display, prefix="") + "\n\n")
+        stdout.write(to_plain(app.catalog.render(app.config.bot.language, "console/welcome",
+                                                 name=display, prefix="")) + "\n\n")
         stdout.flush()
     loop = asyncio.get_running_loop()
     while True:

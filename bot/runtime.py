@@ -19,6 +19,7 @@ async def run(config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     app.delivery.start()
+    await app.scheduler.start()
     log.info("cohortbot running")
     try:
         await stop.wait()

@@ -85,7 +85,7 @@ class Cohort(Base):
     created_at: Mapped[datetime]
 
     delegations: Mapped[list[Delegation]] = relationship(
-        back_populates="cohort", order_by="Delegation.territory")
+        back_populates="cohort", order_by="Delegation.territory", lazy="raise")
 
 
 class Delegation(Base):
@@ -97,9 +97,9 @@ class Delegation(Base):
     territory: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
 
-    cohort: Mapped[Cohort] = relationship(back_populates="delegations")
+    cohort: Mapped[Cohort] = relationship(back_populates="delegations", lazy="raise")
     members: Mapped[list[Member]] = relationship(
-        back_populates="delegation", order_by="Member.display_name")
+        back_populates="delegation", order_by="Member.display_name", lazy="raise")
 
 
 class Member(Base):
@@ -118,8 +118,10 @@ class Member(Base):
     created_at: Mapped[datetime]
     erased_at: Mapped[datetime | None]
 
-    delegation: Mapped[Delegation | None] = relationship(back_populates="members")
-    identities: Mapped[list[PlatformIdentity]] = relationship(back_populates="member")
+    delegation: Mapped[Delegation | None] = relationship(back_populates="members",
+                                                         lazy="raise")
+    identities: Mapped[list[PlatformIdentity]] = relationship(back_populates="member",
+                                                              lazy="raise")
 
 
 class CoordinatorRole(Base):
@@ -146,7 +148,7 @@ class PlatformIdentity(Base):
                                            index=True)
     linked_at: Mapped[datetime]
 
-    member: Mapped[Member] = relationship(back_populates="identities")
+    member: Mapped[Member] = relationship(back_populates="identities", lazy="raise")
 
 
 class LinkedRoom(Base):
@@ -258,3 +260,35 @@ class DirectRoom(Base):
     user_id: Mapped[str] = mapped_column(String(255))
     room_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class ScheduledJob(Base):
+    """A timer a feature asked for (a poll deadline, a nudge, a reminder), under a unique key.
+
+    The database is the source of truth: the in-memory timer is re-planned from
+    this table; a job is claimed (pending → done) in the same transaction as the
+    work it triggers, so it runs once even across restarts.
+    """
+
+    __tablename__ = "scheduled_job"
+    __table_args__ = (UniqueConstraint("key"), Index("ix_scheduled_job_due", "status", "due_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, native_enum=False, length=16,
+             values_callable=lambda e: [m.value for m in e]), default=JobStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

@@ -20,6 +20,7 @@ from storage.repos.cohorts import (
     MemberRepo,
     RoomRepo,
 )
+from storage.repos.jobs import JobRepo
 from storage.repos.privacy import PrivacyRepo
 from storage.repos.runtime import (
     AuditRepo,
@@ -79,6 +80,10 @@ class Store:
     @cached_property
     def privacy(self) -> PrivacyRepo:
         return PrivacyRepo(self.session)
+
+    @cached_property
+    def jobs(self) -> JobRepo:
+        return JobRepo(self.session)
 
 
 @asynccontextmanager

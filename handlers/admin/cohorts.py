@@ -19,6 +19,7 @@ from handlers.core.commands import (
 from handlers.core.context import Context
 from handlers.core.errors import UserFacingError
 from handlers.core.events import Reply
+from handlers.core.grammar import fold
 from storage.repos.cohorts import AlreadyExists
 
 commands = CommandGroup("cohorte", aliases=("cohort",))
@@ -80,19 +81,26 @@ async def list_cohorts(ctx: Context, args: Args) -> Reply:
     return ctx.reply("admin/cohort_list", rows=rows, private=True)
 
 
-@commands.command("lier", aliases=("link",), role=Role.COORDINATOR, cohort=CohortScope.REQUIRED,
+@commands.command("lier", aliases=("link",), role=Role.COORDINATOR, cohort=CohortScope.OPTIONAL,
                   params=(Param("cohorte", required=False, name_en="cohort"),))
 async def link(ctx: Context, args: Args) -> Reply:
-    """Bind the room the command is typed in to the cohort."""
+    """Bind the room the command is typed in to the cohort named (or the caller's only one)."""
     origin = ctx.origin
-    assert origin is not None and ctx.cohort is not None
+    caller = ctx.caller
+    assert origin is not None and caller is not None
     if "cohorte" in args:
-        from handlers.core.grammar import fold
-
         cohort = await ctx.store.cohorts.by_slug(fold(args["cohorte"]))
-        if cohort is None or not ctx.caller or not ctx.caller.coordinates_cohort(cohort.id):
-            raise UserFacingError("errors/unknown_cohort", name=args["cohorte"], candidates=[])
+        if cohort is None or not caller.coordinates_cohort(cohort.id):
+            mine = await ctx.store.cohorts.with_ids(sorted(caller.coordinates))
+            raise UserFacingError("errors/unknown_cohort", name=args["cohorte"],
+                                  candidates=[c.slug for c in mine])
         ctx.cohort = cohort
+    if ctx.cohort is None:
+        mine = await ctx.store.cohorts.with_ids(sorted(caller.coordinates)) \
+            if not caller.is_admin else await ctx.store.cohorts.all()
+        raise UserFacingError("errors/which_cohort", candidates=[c.slug for c in mine])
+    if not caller.coordinates_cohort(ctx.cohort.id):
+        raise UserFacingError("errors/forbidden", spec=ctx.spec, registered=True)
     if origin.is_direct:
         raise UserFacingError("admin/cannot_link_direct")
     current = await ctx.store.rooms.cohort_of(origin.platform, origin.room.room_id)

@@ -142,6 +142,22 @@ class Context:
                                       reply=reply, thread_id=thread_id, edit_of=edit_of,
                                       not_before=not_before))
 
+    async def schedule(self, key: str, name: str, due_at: datetime,
+                       payload: dict[str, Any] | None = None) -> None:
+        """Ask for a :class:`TimerEvent` named ``name`` at ``due_at``, once per ``key``.
+
+        Scheduling an existing pending key moves it; a key already run stays run.
+        """
+        await self.store.jobs.schedule(key=key, name=name, due_at=due_at, now=self.now(),
+                                       payload=payload)
+        self.changed.add("jobs")
+
+    async def cancel_job(self, key: str) -> bool:
+        cancelled = await self.store.jobs.cancel(key)
+        if cancelled:
+            self.changed.add("jobs")
+        return cancelled
+
     async def audit(self, action: str, **details: Any) -> None:
         caller = self.caller
         await self.store.audit.record(

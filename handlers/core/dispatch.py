@@ -55,6 +55,8 @@ class Outcome:
     replies: tuple[Reply, ...]
     duplicate: bool = False
     handled: bool = True
+    failed: bool = False
+    """The handler raised: nothing it wrote was kept (a timer job stays pending)."""
 
 
 class Dispatcher:
@@ -87,10 +89,13 @@ class Dispatcher:
             self._after_commit(ctx, replies)
             return Outcome(tuple(replies))
         except UserFacingError as error:
-            return await self._answer_error(event, error)
+            outcome = await self._answer_error(event, error)
+            return Outcome(outcome.replies, outcome.duplicate, failed=isinstance(
+                event, TimerEvent))
         except Exception:
             log.exception("handler failed", extra=_describe(event))
-            return await self._answer_error(event, UserFacingError("errors/internal"))
+            outcome = await self._answer_error(event, UserFacingError("errors/internal"))
+            return Outcome(outcome.replies, outcome.duplicate, failed=True)
 
     def _context(self, event: Event, store: Store) -> Context:
         return Context(event=event, store=store, clock=self.clock, catalog=self.catalog,
@@ -106,6 +111,9 @@ class Dispatcher:
         if isinstance(event, ActionEvent):
             return await self._action(ctx, event)
         if isinstance(event, TimerEvent):
+            if event.job_id is not None and not await ctx.store.jobs.claim(event.job_id,
+                                                                            ctx.now()):
+                return None
             handler = self.router.timer_handler(event.name)
             if handler is None:
                 log.error("no handler for timer %s", event.name)
@@ -328,6 +336,8 @@ def _describe(event: Event) -> dict[str, Any]:
         info["command"] = " ".join(first)[:64]
     if isinstance(event, ActionEvent):
         info["action"] = event.action
+    if isinstance(event, TimerEvent):
+        info.update(timer=event.name, job_key=event.key)
     return info
 
 

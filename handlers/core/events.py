@@ -66,11 +66,17 @@ class ActionEvent:
 
 @dataclass(frozen=True, slots=True)
 class TimerEvent:
-    """A scheduled job that fell due."""
+    """A scheduled job that fell due (see ``Context.schedule``).
+
+    The dispatcher claims the job in the handler's transaction: a job runs once,
+    even when two timers fire for it or the bot restarts mid-way.
+    """
 
     name: str
     due_at: datetime
     payload: dict[str, Any] = field(default_factory=dict)
+    job_id: int | None = None
+    key: str | None = None
 
 
 Event = CommandEvent | MessageEvent | ActionEvent | TimerEvent

@@ -33,9 +33,9 @@ class CohortRepo:
                   now: datetime) -> Cohort:
         cohort = Cohort(slug=slug, name=name, language=language, timezone=timezone,
                         created_at=now)
-        self.session.add(cohort)
         try:
             async with self.session.begin_nested():
+                self.session.add(cohort)
                 await self.session.flush()
         except IntegrityError:
             raise AlreadyExists(slug) from None
@@ -72,9 +72,9 @@ class DelegationRepo:
 
     async def add(self, cohort_id: int, territory: str, now: datetime) -> Delegation:
         delegation = Delegation(cohort_id=cohort_id, territory=territory, created_at=now)
-        self.session.add(delegation)
         try:
             async with self.session.begin_nested():
+                self.session.add(delegation)
                 await self.session.flush()
         except IntegrityError:
             raise AlreadyExists(territory) from None
@@ -96,7 +96,7 @@ class DelegationRepo:
     async def of_cohort(self, cohort_id: int) -> Sequence[Delegation]:
         return (await self.session.scalars(
             select(Delegation).where(Delegation.cohort_id == cohort_id)
-            .options(selectinload(Delegation.members))
+            .options(selectinload(Delegation.members).selectinload(Member.identities))
             .order_by(Delegation.territory))).all()
 
 

@@ -1,0 +1,42 @@
+# cohortbot — two commands: `make demo` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO_DIR ?= demo
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: demo test install system-deps bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+## System packages the tests need: PostgreSQL server binaries, Chromium for the web pages.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	  echo "installing PostgreSQL server (Debian package postgresql)"; \
+	  $(APT) update -qq && $(APT) install -y -qq postgresql >/dev/null; fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Chromium (Debian package chromium)"; \
+	  $(APT) update -qq && $(APT) install -y -qq chromium >/dev/null; fi
+
+test: install system-deps
+	$(PY) -m pytest -q
+
+demo: install
+	$(PY) -m bot.demo --dir $(DEMO_DIR)
+
+bench: install system-deps
+	$(PY) bench/commands.py
+
+lint: install
+	$(VENV)/bin/ruff check bot handlers storage messages tests bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) var .pytest_cache

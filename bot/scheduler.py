@@ -1,0 +1,124 @@
+"""The in-memory timer over the ``scheduled_job`` table.
+
+APScheduler 3 (``AsyncIOScheduler``) only wakes us up: what is due, and whether
+it already ran, lives in the database. At start-up everything overdue runs
+first (features decide what "late" means for them), then the next jobs within a
+horizon are planned; any change to jobs re-plans. One instance in a deployment
+runs this (see :mod:`bot.leader`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from handlers.core.clock import Clock
+from handlers.core.dispatch import Dispatcher, Outcome
+from handlers.core.events import TimerEvent
+from storage.db import Database
+from storage.models import JobStatus, ScheduledJob
+from storage.uow import Store
+
+log = logging.getLogger(__name__)
+
+HORIZON = timedelta(hours=6)
+RETRY_LIMIT = 5
+REPLAN_JOB = "cohortbot-replan"
+
+
+class Scheduler:
+    def __init__(self, db: Database, dispatcher: Dispatcher, clock: Clock, *,
+                 horizon: timedelta = HORIZON) -> None:
+        self.db = db
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.horizon = horizon
+        self._aps: AsyncIOScheduler | None = None
+        self._replan_pending = False
+        self._lock = asyncio.Lock()
+        self.fired = 0
+
+    async def start(self) -> None:
+        """Run what is overdue, then plan the next jobs."""
+        self._aps = AsyncIOScheduler(timezone=UTC)
+        self._aps.start()
+        await self.run_due()
+        await self.replan()
+
+    async def stop(self) -> None:
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+
+    def notify(self, changed: set[str]) -> None:
+        """Called after a commit that touched jobs: re-plan soon (coalesced)."""
+        if "jobs" not in changed or self._aps is None or self._replan_pending:
+            return
+        self._replan_pending = True
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.replan()))
+
+    async def replan(self) -> None:
+        self._replan_pending = False
+        if self._aps is None:
+            return
+        now = self.clock.now()
+        async with self.db.session() as session:
+            jobs = await Store(session).jobs.upcoming(now + self.horizon)
+            later = await Store(session).jobs.next_due()
+        for job in jobs:
+            run_at = max(job.due_at, now)
+            self._aps.add_job(self._fire, "date", run_date=run_at, args=[job.id],
+                              id=f"job-{job.id}", replace_existing=True,
+                              misfire_grace_time=None, coalesce=True)
+        wake = now + self.horizon
+        if later is not None and later > now:
+            wake = min(wake, max(later, now + timedelta(seconds=1)))
+        self._aps.add_job(self.replan, "date", run_date=wake, id=REPLAN_JOB,
+                          replace_existing=True, misfire_grace_time=None)
+
+    async def run_due(self) -> int:
+        """Run every job due now, oldest first; returns how many ran. Used at start-up
+        and by tests driving a fake clock."""
+        ran = 0
+        while True:
+            async with self.db.session() as session:
+                due = [(j.id) for j in await Store(session).jobs.due(self.clock.now())]
+            if not due:
+                return ran
+            progressed = False
+            for job_id in due:
+                outcome = await self._fire(job_id)
+                if outcome is not None and outcome.handled and not outcome.failed:
+                    ran += 1
+                    progressed = True
+            if not progressed:
+                return ran
+
+    async def _fire(self, job_id: int) -> Outcome | None:
+        async with self.db.session() as session:
+            job = await session.get(ScheduledJob, job_id)
+            if job is None or job.status is not JobStatus.PENDING:
+                return None
+            if job.due_at > self.clock.now() + timedelta(seconds=1):
+                return None
+            event = TimerEvent(name=job.name, due_at=job.due_at, payload=dict(job.payload),
+                               job_id=job.id, key=job.key)
+        outcome = await self.dispatcher.handle(event)
+        self.fired += 1
+        if outcome.failed:
+            delay = timedelta(seconds=min(300, 5 * 2 ** (await self._attempts(job_id))))
+            async with self.db.session() as session:
+                await Store(session).jobs.failed_attempt(
+                    job_id, "handler failed (see log)", self.clock.now() + delay, RETRY_LIMIT)
+            self.notify({"jobs"})
+        return outcome
+
+    async def _attempts(self, job_id: int) -> int:
+        async with self.db.session() as session:
+            job = await session.get(ScheduledJob, job_id)
+            return job.attempts if job else 0
+
+
