@@ -13,6 +13,7 @@ from typing import Any
 from bot.config import Config
 from bot.delivery import Delivery
 from bot.scheduler import Scheduler
+from bot.web import WebServer
 from handlers.core.clock import Clock, SystemClock
 from handlers.core.commands import Router
 from handlers.core.context import Services
@@ -36,6 +37,7 @@ class App:
     dispatcher: Dispatcher
     delivery: Delivery
     scheduler: Scheduler
+    web: WebServer
     clock: Clock
     settings: Settings
     services: Services
@@ -73,7 +75,18 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
                             settings=settings, services=services, notify=delivery.notify)
     scheduler = Scheduler(db, dispatcher, clock)
     services.on_change = scheduler.notify
+    web_server = WebServer(config.http.host, config.http.port)
+
+    async def database_ready() -> tuple[bool, str]:
+        from sqlalchemy import text
+
+        async with db.session() as session:
+            await session.execute(text("SELECT 1"))
+        return True, "ok"
+
+    web_server.add_health_check("database", database_ready)
     log.info("bootstrapped", extra={"database": db.describe()})
     return App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
-               delivery=delivery, scheduler=scheduler, clock=clock, settings=settings,
+               delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
+               settings=settings,
                services=services)

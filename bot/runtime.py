@@ -18,6 +18,8 @@ async def run(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if config.http.enabled:
+        await app.web.start()
     app.delivery.start()
     await app.scheduler.start()
     log.info("cohortbot running")
@@ -25,5 +27,6 @@ async def run(config: Config) -> int:
         await stop.wait()
     finally:
         log.info("cohortbot stopping")
+        await app.web.stop()
         await app.close()
     return 0
