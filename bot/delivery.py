@@ -137,6 +137,7 @@ class Delivery:
 
     async def flush(self, platform: Platform) -> float:
         """Deliver what is due now; returns how long to wait before the next pass."""
+        semaphore = asyncio.Semaphore(MAX_PARALLEL_DESTINATIONS)
         async with self._flush_lock[platform]:
             while True:
                 now = self.clock.now()
@@ -152,13 +153,8 @@ class Delivery:
                 queues: OrderedDict[str, list[Outbound | None]] = OrderedDict()
                 for item in batch:
                     queues.setdefault(item.destination if item else "?", []).append(item)
-                semaphore = asyncio.Semaphore(MAX_PARALLEL_DESTINATIONS)
-
-                async def run(items: list[Outbound | None]) -> int:
-                    async with semaphore:
-                        return await self._deliver_in_order(platform, items)
-
-                delivered = await asyncio.gather(*(run(q) for q in queues.values()))
+                delivered = await asyncio.gather(*(
+                    self._deliver_in_order(platform, q, semaphore) for q in queues.values()))
                 if sum(delivered) == 0:
                     return 0.5
 
@@ -179,7 +175,12 @@ class Delivery:
                         private_to=row.private_to, hints=dict(row.hints or {}),
                         edit_message_id=edit_id, created_at=row.created_at)
 
-    async def _deliver_in_order(self, platform: Platform, items: list[Outbound | None]) -> int:
+    async def _deliver_in_order(self, platform: Platform, items: list[Outbound | None],
+                                semaphore: asyncio.Semaphore) -> int:
+        async with semaphore:
+            return await self._deliver_queue(platform, items)
+
+    async def _deliver_queue(self, platform: Platform, items: list[Outbound | None]) -> int:
         sender = self.senders[platform]
         done = 0
         for item in items:

@@ -39,6 +39,7 @@ async def main_async(directory: Path, as_name: str) -> int:
     from handlers.admin.demo import load_cohort_file
     from storage.uow import Store
 
+    folder = directory
     config = load(write_config(directory), env={})
     logs.setup("WARNING")
     app = await bootstrap(config)
@@ -48,7 +49,7 @@ async def main_async(directory: Path, as_name: str) -> int:
         if any(added.values()):
             print("Cohorte de démonstration chargée : " +
                   ", ".join(f"{v} {k}" for k, v in added.items() if v))
-        print(f"Données : {directory.resolve()} (SQLite). Vous êtes {as_name}, coordinatrice.\n")
+        print(f"Données : {folder} (SQLite). Vous êtes {as_name}, coordinatrice.\n")
         await run_console(app, as_name)
     finally:
         await app.close()
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as", dest="as_name", default=DEMO_COORDINATOR)
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(main_async(args.dir, args.as_name))
+        return asyncio.run(main_async(args.dir.resolve(), args.as_name))
     except KeyboardInterrupt:
         return 130
 
