@@ -3,6 +3,7 @@
 A feature that adds tables imports its model module here.
 """
 
+import storage.models_slack  # noqa: F401
 from storage import models  # noqa: F401
 from storage.models import Base
 

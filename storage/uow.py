@@ -29,6 +29,7 @@ from storage.repos.runtime import (
     OutboxRepo,
     ProcessedEventRepo,
 )
+from storage.repos.slack import SlackPostAttemptRepo
 
 
 class Store:
@@ -84,6 +85,10 @@ class Store:
     @cached_property
     def jobs(self) -> JobRepo:
         return JobRepo(self.session)
+
+    @cached_property
+    def slack_posts(self) -> SlackPostAttemptRepo:
+        return SlackPostAttemptRepo(self.session)
 
 
 @asynccontextmanager
