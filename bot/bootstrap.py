@@ -42,8 +42,16 @@ class App:
     settings: Settings
     services: Services
     runtime: list[Any] = field(default_factory=list)
+    """Platform adapters with ``async start()`` / ``async stop()``, run by ``cohortbot run``."""
+    slack: Any = None
+    """The :class:`bot.slack.SlackAdapter` when ``[slack] enabled``."""
 
     async def close(self) -> None:
+        for part in reversed(self.runtime):
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("a runtime part failed to stop", extra={"part": type(part).__name__})
         await self.scheduler.stop()
         await self.delivery.stop()
         await self.db.dispose()
@@ -85,8 +93,25 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
         return True, "ok"
 
     web_server.add_health_check("database", database_ready)
+    app = App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
+              delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
+              settings=settings,
+              services=services)
+    if config.slack.enabled:
+        _add_slack(app)
     log.info("bootstrapped", extra={"database": db.describe()})
-    return App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
-               delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
-               settings=settings,
-               services=services)
+    return app
+
+
+def _add_slack(app: App) -> None:
+    """Slack: the Bolt app's endpoint on the web server (HTTP mode), its sender, its lifecycle."""
+    from bot.slack import SlackAdapter
+
+    slack = SlackAdapter(app.config.slack, dispatcher=app.dispatcher, db=app.db, clock=app.clock,
+                         catalog=app.catalog, language=app.config.bot.language)
+    app.delivery.add_sender(slack.sender)
+    if app.config.slack.mode == "http":
+        app.web.add_routes(slack.routes())
+    app.web.add_health_check("slack", slack.health)
+    app.slack = slack
+    app.runtime.append(slack)

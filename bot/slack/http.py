@@ -1,0 +1,129 @@
+"""Slack's HTTP endpoint on the bot's one aiohttp server: ``POST /slack/events``.
+
+One URL serves slash commands, interactivity and the Events API. Before Bolt
+sees a request, the endpoint checks Slack's signature (HMAC-SHA256 of
+``v0:{timestamp}:{body}``, at most five minutes old) and refuses, with 401, an
+unsigned, tampered or stale request and the replay of one already accepted; so
+nothing is stored or posted for them. It then lets Bolt answer within Slack's
+three seconds: the listeners only acknowledge and hand the work to the adapter.
+A request Bolt cannot serve is logged and answered 200 (or 400 when it is not
+even readable), never a 500 that would make Slack retry it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+log = logging.getLogger(__name__)
+
+PATH = "/slack/events"
+SIGNATURE_MAX_AGE = 300
+REPLAY_WINDOW = SIGNATURE_MAX_AGE + 60
+ACK_DEADLINE = 2.5
+"""Seconds Bolt may take to produce the acknowledgement (Slack gives up after 3)."""
+
+
+class _WallClock:
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
+
+
+class ReplayGuard:
+    """Signatures accepted in the last few minutes: the same request twice is a replay.
+
+    A signature covers the timestamp and the whole body, and older ones are refused
+    anyway, so a bounded in-memory set is enough. (Several HTTP workers each keep
+    their own; the dispatcher's per-event claim in the database still runs a
+    replayed command or click once.)
+    """
+
+    def __init__(self, window: float = REPLAY_WINDOW,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self._monotonic = monotonic
+        self._seen: dict[str, float] = {}
+        self._next_prune = 0.0
+
+    def first_time(self, signature: str) -> bool:
+        """Record ``signature``; False when it was already seen within the window."""
+        now = self._monotonic()
+        if now >= self._next_prune:
+            self._seen = {s: t for s, t in self._seen.items() if t > now}
+            self._next_prune = now + 30
+        expires = self._seen.get(signature)
+        if expires is not None and expires > now:
+            return False
+        self._seen[signature] = now + self.window
+        return True
+
+
+class SlackHttpEndpoint:
+    """The aiohttp handler in front of the Bolt app."""
+
+    def __init__(self, bolt: AsyncApp, signing_secret: str, *,
+                 wall_clock: Callable[[], float] = time.time,
+                 replay_guard: ReplayGuard | None = None,
+                 ack_deadline: float = ACK_DEADLINE) -> None:
+        self.bolt = bolt
+        self.verifier = SignatureVerifier(signing_secret, clock=_WallClock(wall_clock))
+        self.replays = replay_guard or ReplayGuard()
+        self.ack_deadline = ack_deadline
+        self.refused = 0
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(PATH, self.handle)]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        signature = request.headers.get("X-Slack-Signature")
+        if not self._signed(body, timestamp, signature):
+            return self._refuse(request, "bad or stale signature")
+        assert signature is not None
+        if not self.replays.first_time(signature):
+            if request.headers.get("X-Slack-Retry-Num"):
+                return web.Response(status=200)
+            return self._refuse(request, "replayed request")
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"), query=request.query_string,
+                headers={k: list(request.headers.getall(k)) for k in request.headers.keys()})
+        except (UnicodeDecodeError, ValueError) as error:
+            log.warning("unreadable Slack request: %s", type(error).__name__)
+            return web.Response(status=400, text="unreadable request")
+        try:
+            response = await asyncio.wait_for(self.bolt.async_dispatch(bolt_request),
+                                              self.ack_deadline)
+        except TimeoutError:
+            log.error("Slack request not acknowledged within %.1f s", self.ack_deadline)
+            return web.Response(status=200)
+        if response.status == 404 or response.status >= 500:
+            log.warning("Slack request not served (Bolt said %s)", response.status,
+                        extra={"slack_body_type": _kind(bolt_request)})
+            return web.Response(status=200)
+        return await to_aiohttp_response(response)
+
+    def _signed(self, body: bytes, timestamp: str | None, signature: str | None) -> bool:
+        if not timestamp or not signature or not timestamp.isdigit():
+            return False
+        return self.verifier.is_valid(body, timestamp, signature)
+
+    def _refuse(self, request: web.Request, why: str) -> web.Response:
+        self.refused += 1
+        log.warning("Slack request refused: %s", why, extra={"remote": request.remote})
+        return web.json_response({"error": "invalid request"}, status=401)
+
+
+def _kind(request: AsyncBoltRequest) -> str:
+    body = request.body if isinstance(request.body, dict) else {}
+    kind = body.get("type") or ("slash_command" if "command" in body else "?")
+    return str(kind)[:64]
