@@ -36,6 +36,7 @@ from bot.slack.sender import SlackSender
 from handlers.core.clock import Clock
 from handlers.core.dispatch import Dispatcher
 from handlers.core.events import Event
+from messages.render.slack import to_mrkdwn
 from messages.texts import Catalog
 from storage.db import Database
 
@@ -87,7 +88,9 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Task[None] | None = None
-        self._unreadable = catalog.render(language, "slack/unreadable_request", prefix="/cohorte ")
+        self._unreadable = to_mrkdwn(catalog.render(language, "slack/unreadable_request",
+                                                    prefix="/cohorte "))
+        self._lanes: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------------ wiring
 
@@ -181,17 +184,32 @@ class SlackAdapter:
     # ------------------------------------------------------------------ work after the ack
 
     def submit(self, event: Event) -> None:
-        """Run ``event`` through the dispatcher soon, after the acknowledgement."""
-        task = asyncio.create_task(self._work(event))
+        """Run ``event`` through the dispatcher soon, after the acknowledgement.
+
+        Events of one person in one conversation run in the order Slack sent them
+        (two quick commands do not overtake each other); others run side by side.
+        """
+        lane = _lane(event)
+        previous = self._lanes.get(lane) if lane else None
+        task = asyncio.create_task(self._work(event, previous))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if lane:
+            self._lanes[lane] = task
+            task.add_done_callback(lambda done: self._forget_lane(lane, done))
+
+    def _forget_lane(self, lane: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._lanes.get(lane) is task:
+            del self._lanes[lane]
 
     async def drain(self) -> None:
         """Wait until every submitted event has been handled (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _work(self, event: Event) -> None:
+    async def _work(self, event: Event, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
         async with self._slots:
             try:
                 event = await self._with_name(event)
@@ -209,3 +227,10 @@ class SlackAdapter:
             return event
         return dataclasses.replace(event, origin=dataclasses.replace(  # type: ignore[type-var]
             origin, user_display_name=name))
+
+
+def _lane(event: Event) -> tuple[str, str] | None:
+    origin = getattr(event, "origin", None)
+    if origin is None:
+        return None
+    return origin.room.room_id, origin.user.user_id

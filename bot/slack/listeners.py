@@ -60,7 +60,7 @@ def register_commands(bolt: AsyncApp, inbox: Inbox) -> None:
             event = translate.slash_command(body)
         except translate.PayloadError as error:
             log.warning("unreadable slash command: %s", error, extra=_describe(body))
-            await ack(text=inbox.unreadable_text())
+            await ack(text=inbox.unreadable_text(), response_type="ephemeral")
             return
         await ack()
         inbox.submit(event)

@@ -28,6 +28,7 @@ import aiohttp
 from bot.bootstrap import App, bootstrap
 from bot.config import BotConfig, Config, DatabaseConfig, HttpConfig, SlackConfig
 from bot.slack.pace import ChannelPacer
+from handlers.core.commands import Router
 from handlers.core.ids import Platform
 from tests.support.fakes import FakeClock
 from tests.support.slack_emulator import (
@@ -79,7 +80,8 @@ class SlackRig:
     @asynccontextmanager
     async def started(cls, tmp_path: Path, clock: FakeClock | None = None, *,
                       emu: SlackEmulator | None = None, mode: str = "http",
-                      pacer: ChannelPacer | None = None) -> AsyncIterator[SlackRig]:
+                      pacer: ChannelPacer | None = None, router: Router | None = None
+                      ) -> AsyncIterator[SlackRig]:
         """Emulator + bootstrapped app + web server + Slack adapter started; all closed after."""
         own_emu = emu is None
         emulator = emu or SlackEmulator()
@@ -87,7 +89,7 @@ class SlackRig:
             await emulator.start()
             people(emulator)
         app = await bootstrap(slack_config(tmp_path, emulator, mode=mode),
-                              clock=clock or FakeClock())
+                              clock=clock or FakeClock(), router=router)
         app.slack.sender.pacer = pacer or ChannelPacer(per_second=1000, burst=1000)
         await app.web.start()
         await app.slack.start()
