@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import (
     AuditEntry,
@@ -71,12 +72,25 @@ class OutboxRepo:
 
     async def pending(self, platform: str, now: datetime, limit: int = 200
                       ) -> Sequence[OutboxMessage]:
-        """Pending messages of a platform due now, oldest first."""
+        """Pending messages of a platform due now, oldest first.
+
+        A message waiting to be retried (e.g. after a rate limit) holds back the
+        messages queued after it for the same destination, so they keep their order.
+        """
+        waiting = aliased(OutboxMessage)
+        held_back = exists().where(
+            waiting.platform == OutboxMessage.platform,
+            waiting.destination == OutboxMessage.destination,
+            waiting.status == OutboxStatus.PENDING,
+            waiting.id < OutboxMessage.id,
+            waiting.attempts > 0,
+            waiting.not_before > now)
         return (await self.session.scalars(
             select(OutboxMessage).where(
                 OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.platform == platform,
-                or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
+                or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+                ~held_back)
             .order_by(OutboxMessage.id).limit(limit))).all()
 
     async def next_due(self, platform: str) -> datetime | None:
