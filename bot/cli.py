@@ -29,6 +29,7 @@ def parser() -> argparse.ArgumentParser:
     db_sub.add_parser("current", help="show the applied revision")
     revision = db_sub.add_parser("revision", help="write a new migration (developers)")
     revision.add_argument("-m", "--message", required=True)
+    sub.add_parser("doctor", help="check configuration, database, tokens and reachability")
     demo = sub.add_parser("demo-data", help="load the demo cohort (Occitanie) and its calendar")
     demo.add_argument("file", nargs="?", type=Path, help="a cohort YAML file (default: the demo)")
     return p
@@ -59,6 +60,10 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return await _demo_data(config, args.file)
     if args.command == "console":
         return await _console(config, args.as_name)
+    if args.command == "doctor":
+        from bot.doctor import doctor
+
+        return await doctor(config, sys.stdout)
     if args.command == "run":
         from bot.runtime import run
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models_slack import SlackPostAttempt
+from storage.upsert import insert_ignore
 
 
 class SlackPostAttemptRepo:
@@ -21,12 +21,9 @@ class SlackPostAttemptRepo:
         Returns when an earlier attempt started if one is still unsettled (its
         message may already be in the channel), else None.
         """
-        try:
-            async with self.session.begin_nested():
-                self.session.add(SlackPostAttempt(outbox_key=outbox_key, channel=channel,
-                                                  started_at=now))
-                await self.session.flush()
-        except IntegrityError:
+        inserted = await insert_ignore(self.session, SlackPostAttempt.__table__, {
+            "outbox_key": outbox_key, "channel": channel, "started_at": now})
+        if inserted is None:
             return await self.session.scalar(select(SlackPostAttempt.started_at).where(
                 SlackPostAttempt.outbox_key == outbox_key))
         return None

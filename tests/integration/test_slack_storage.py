@@ -43,7 +43,7 @@ async def test_a_message_waiting_for_a_retry_holds_back_its_destination(any_app:
                                              payload={"text": key}, now=now,
                                              not_before=not_before)
             assert row is not None
-            ids[key] = row.id
+            ids[key] = row
         await store.outbox.mark_retry(ids["first"], "ratelimited", now + timedelta(seconds=3))
     async with any_app.db.session() as session:
         due = [r.key for r in await Store(session).outbox.pending("slack", now)]
