@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -79,9 +80,11 @@ class SlackAdapter:
             authorize=self._authorizer(),
             process_before_response=True,
             request_verification_enabled=config.mode == "http",
+            attaching_conversation_kwargs_enabled=False,
         )
         listeners.register(self.bolt, self)
-        self.endpoint = SlackHttpEndpoint(self.bolt, config.signing_secret or "")
+        self.endpoint = SlackHttpEndpoint(self.bolt, config.signing_secret or "",
+                                          spawn=self._spawn)
         self.identity: BotIdentity | None = None
         self._identity_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(work_slots)
@@ -191,12 +194,17 @@ class SlackAdapter:
         """
         lane = _lane(event)
         previous = self._lanes.get(lane) if lane else None
-        task = asyncio.create_task(self._work(event, previous))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._spawn(self._work(event, previous))
         if lane:
             self._lanes[lane] = task
             task.add_done_callback(lambda done: self._forget_lane(lane, done))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Start background work that :meth:`drain` and :meth:`stop` wait for."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _forget_lane(self, lane: tuple[str, str], task: asyncio.Task[None]) -> None:
         if self._lanes.get(lane) is task:
@@ -210,6 +218,7 @@ class SlackAdapter:
     async def _work(self, event: Event, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             await asyncio.wait([previous])
+        await self.endpoint.idle()
         async with self._slots:
             try:
                 event = await self._with_name(event)

@@ -1,13 +1,24 @@
 """Slack's HTTP endpoint on the bot's one aiohttp server: ``POST /slack/events``.
 
-One URL serves slash commands, interactivity and the Events API. Before Bolt
-sees a request, the endpoint checks Slack's signature (HMAC-SHA256 of
-``v0:{timestamp}:{body}``, at most five minutes old) and refuses, with 401, an
-unsigned, tampered or stale request and the replay of one already accepted; so
-nothing is stored or posted for them. It then lets Bolt answer within Slack's
-three seconds: the listeners only acknowledge and hand the work to the adapter.
-A request Bolt cannot serve is logged and answered 200 (or 400 when it is not
-even readable), never a 500 that would make Slack retry it.
+One URL serves slash commands, interactivity and the Events API.
+
+1. The signature is checked first (HMAC-SHA256 of ``v0:{timestamp}:{body}``, at
+   most five minutes old): an unsigned, tampered or stale request, or the replay
+   of one already accepted, gets 401 and nothing is stored or posted for it.
+2. A well-formed request whose acknowledgement carries nothing (an event, a
+   click, a form submission, a slash command with everything needed to answer it
+   later) is acknowledged at once, before Bolt even runs: under a burst of
+   requests each acknowledgement costs only reading, checking and parsing it.
+   Bolt then dispatches it in a background task, where the listeners translate
+   it and submit the neutral event to the adapter.
+3. Anything else (``url_verification``, ``ssl_check``, a slash command missing a
+   field) goes through Bolt before answering, within Slack's three seconds, so
+   the challenge or the French explanation is in the answer. A request Bolt
+   cannot serve is logged and answered 200 (400 when it is not even readable),
+   never a 500 that would make Slack retry it.
+
+Background work waits for the endpoint to be quiet (:meth:`SlackHttpEndpoint.idle`),
+so acknowledgements do not queue behind the work of the previous ones.
 """
 
 from __future__ import annotations
@@ -15,9 +26,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -30,7 +44,12 @@ PATH = "/slack/events"
 SIGNATURE_MAX_AGE = 300
 REPLAY_WINDOW = SIGNATURE_MAX_AGE + 60
 ACK_DEADLINE = 2.5
-"""Seconds Bolt may take to produce the acknowledgement (Slack gives up after 3)."""
+"""Seconds Bolt may take to produce a synchronous acknowledgement (Slack gives up after 3)."""
+COMMAND_FIELDS = ("user_id", "channel_id", "trigger_id", "response_url")
+"""What a slash command needs to be answered after its acknowledgement."""
+EARLY_INTERACTIONS = frozenset({"block_actions", "view_submission", "view_closed"})
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
 class ReplayGuard:
@@ -62,24 +81,78 @@ class ReplayGuard:
         return True
 
 
+class Unreadable(ValueError):
+    """The body is not what its content type says (not UTF-8, not JSON, no payload)."""
+
+
+def early_ack(body: bytes, content_type: str) -> bool:
+    """Whether this request can be acknowledged before Bolt runs (see the module doc).
+
+    Raises :class:`Unreadable` for a body that cannot be decoded at all.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unreadable("not UTF-8") from None
+    if content_type == "application/json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            raise Unreadable("not JSON") from None
+        return isinstance(data, dict) and data.get("type") == "event_callback"
+    form = parse_qs(text, keep_blank_values=True)
+    if "payload" in form:
+        try:
+            payload = json.loads(form["payload"][0])
+        except json.JSONDecodeError:
+            raise Unreadable("payload not JSON") from None
+        return isinstance(payload, dict) and payload.get("type") in EARLY_INTERACTIONS
+    if "command" in form:
+        return all(form.get(name, [""])[0] for name in COMMAND_FIELDS)
+    return False
+
+
 class SlackHttpEndpoint:
     """The aiohttp handler in front of the Bolt app."""
 
-    def __init__(self, bolt: AsyncApp, signing_secret: str, *,
+    def __init__(self, bolt: AsyncApp, signing_secret: str, *, spawn: Spawn,
                  wall_clock: Callable[[], float] = time.time,
                  replay_guard: ReplayGuard | None = None,
                  ack_deadline: float = ACK_DEADLINE) -> None:
         self.bolt = bolt
         self._secret = signing_secret.encode()
         self._wall_clock = wall_clock
+        self._spawn = spawn
         self.replays = replay_guard or ReplayGuard()
         self.ack_deadline = ack_deadline
         self.refused = 0
+        self.in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(PATH, self.handle)]
 
+    async def idle(self) -> None:
+        """Return once no request is being acknowledged (and none arrived just now)."""
+        while True:
+            await self._quiet.wait()
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            if self.in_flight == 0:
+                return
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self._quiet.clear()
+        try:
+            return await self._handle(request)
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self._quiet.set()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         timestamp = request.headers.get("X-Slack-Request-Timestamp")
         signature = request.headers.get("X-Slack-Signature")
@@ -91,12 +164,17 @@ class SlackHttpEndpoint:
                 return web.Response(status=200)
             return self._refuse(request, "replayed request")
         try:
-            bolt_request = AsyncBoltRequest(
-                body=body.decode("utf-8"), query=request.query_string,
-                headers={k: list(request.headers.getall(k)) for k in request.headers.keys()})
-        except (UnicodeDecodeError, ValueError) as error:
-            log.warning("unreadable Slack request: %s", type(error).__name__)
+            early = early_ack(body, request.content_type)
+        except Unreadable as error:
+            log.warning("unreadable Slack request: %s", error)
             return web.Response(status=400, text="unreadable request")
+        headers = {k: list(request.headers.getall(k)) for k in request.headers.keys()}
+        if early:
+            self._spawn(self._dispatch_later(body, request.query_string, headers))
+            return web.Response(status=200)
+        try:
+            bolt_request = AsyncBoltRequest(body=body.decode("utf-8"),
+                                            query=request.query_string, headers=headers)
         except Exception as error:
             log.warning("Slack request with unexpected fields: %s", type(error).__name__)
             return web.Response(status=200)
@@ -111,6 +189,21 @@ class SlackHttpEndpoint:
                         extra={"slack_body_type": _kind(bolt_request)})
             return web.Response(status=200)
         return await to_aiohttp_response(response)
+
+    async def _dispatch_later(self, body: bytes, query: str, headers: dict[str, list[str]]
+                              ) -> None:
+        """Bolt's turn for a request already acknowledged: its listeners submit the work."""
+        await self.idle()
+        try:
+            bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=query,
+                                            headers=headers)
+        except Exception as error:
+            log.warning("Slack request with unexpected fields: %s", type(error).__name__)
+            return
+        response = await self.bolt.async_dispatch(bolt_request)
+        if response.status == 404 or response.status >= 500:
+            log.warning("Slack request not served (Bolt said %s)", response.status,
+                        extra={"slack_body_type": _kind(bolt_request)})
 
     def _signed(self, body: bytes, timestamp: str | None, signature: str | None) -> bool:
         """Slack's v0 signature over the raw bytes, at most five minutes from now."""
