@@ -47,6 +47,8 @@ ACK_DEADLINE = 2.5
 """Seconds Bolt may take to produce a synchronous acknowledgement (Slack gives up after 3)."""
 COMMAND_FIELDS = ("user_id", "channel_id", "trigger_id", "response_url")
 """What a slash command needs to be answered after its acknowledgement."""
+IDLE_PATIENCE = 0.25
+"""Seconds background work waits at most for the endpoint to be quiet."""
 EARLY_INTERACTIONS = frozenset({"block_actions", "view_submission", "view_closed"})
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
@@ -133,27 +135,38 @@ class SlackHttpEndpoint:
     def routes(self) -> list[web.RouteDef]:
         return [web.post(PATH, self.handle)]
 
-    async def idle(self) -> None:
-        """Return once no request is being acknowledged (and none arrived just now)."""
+    async def idle(self, patience: float = IDLE_PATIENCE) -> None:
+        """Return once no request is being acknowledged (and none arrived just now).
+
+        Waits ``patience`` seconds at most, so a steady stream of requests delays
+        the work a little but never starves it.
+        """
+        deadline = asyncio.get_running_loop().time() + patience
         while True:
-            await self._quiet.wait()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._quiet.wait(), remaining)
+            except TimeoutError:
+                return
             await asyncio.sleep(0)
             await asyncio.sleep(0)
             if self.in_flight == 0:
                 return
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
         self.in_flight += 1
         self._quiet.clear()
         try:
-            return await self._handle(request)
+            return await self._handle(request, body)
         finally:
             self.in_flight -= 1
             if self.in_flight == 0:
                 self._quiet.set()
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
+    async def _handle(self, request: web.Request, body: bytes) -> web.StreamResponse:
         timestamp = request.headers.get("X-Slack-Request-Timestamp")
         signature = request.headers.get("X-Slack-Signature")
         if not self._signed(body, timestamp, signature):

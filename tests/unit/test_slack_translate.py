@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
+from slack_bolt.async_app import AsyncApp
 
 from bot.slack import translate
-from bot.slack.http import Unreadable, early_ack
+from bot.slack.http import SlackHttpEndpoint, Unreadable, early_ack
 from bot.slack.pace import ChannelPacer
 from handlers.core.events import ActionEvent, CommandEvent, MessageEvent
 from messages.render.slack import is_form, to_modal
@@ -190,3 +193,30 @@ def test_a_form_card_becomes_a_modal_within_slacks_limits() -> None:
     assert inputs["dates"]["element"]["type"] == "multi_static_select"
     assert inputs["dates"]["element"]["initial_options"][0]["value"] == "d3"
     assert view["blocks"][0]["text"]["text"] == "*Question 1/4* : le _contexte_."
+
+
+async def test_background_work_waits_for_quiet_but_is_never_starved() -> None:
+    async def authorize() -> None:
+        return None
+
+    endpoint = SlackHttpEndpoint(AsyncApp(signing_secret="s", authorize=authorize), "s",
+                                 spawn=lambda work: None)
+    started = time.perf_counter()
+    await endpoint.idle()
+    assert time.perf_counter() - started < 0.05
+    endpoint.in_flight = 1
+    endpoint._quiet.clear()
+    started = time.perf_counter()
+    await endpoint.idle(patience=0.1)
+    assert 0.09 <= time.perf_counter() - started < 0.5
+
+    async def finish_soon() -> None:
+        await asyncio.sleep(0.02)
+        endpoint.in_flight = 0
+        endpoint._quiet.set()
+
+    finishing = asyncio.create_task(finish_soon())
+    started = time.perf_counter()
+    await endpoint.idle(patience=5)
+    assert time.perf_counter() - started < 1.0
+    await finishing
