@@ -17,6 +17,12 @@ Method names and required arguments come from Slack's own reference, vendored
 in ``tests/fixtures/slack_reference/methods`` (MIT, slack-ruby/slack-api-ref): a
 method without a file there answers ``unknown_method``.
 
+Socket Mode is served too: ``apps.connections.open`` (with an app-level token)
+answers a ``ws://127.0.0.1:…/socket-mode/…`` URL of the emulator, `socket_send`
+pushes envelopes to the connected app and `wait_for_ack` returns its
+acknowledgement. `delay_next` makes a call take effect at once but answer late
+(a lost or timed-out answer).
+
 The module-level functions build the requests Slack sends *to* an app (slash
 commands, ``block_actions``, ``view_submission``, Events API envelopes) and sign
 them like Slack (`sign`), so a test can drive the real Bolt app over HTTP.
