@@ -28,6 +28,8 @@ SPECIAL_MENTION = re.compile(r"<!([a-z]+)(?:\^[^|>]*)?(?:\|([^>]*))?>")
 TEXT_PREFIXES = ("!cohorte", "/cohorte", "cohorte", "!cohort", "/cohort", "cohort")
 """How a command may start when typed as a plain message in a DM with the bot."""
 DIRECT_ROOM_PREFIX = "@dm:"
+SLACKBOT = "USLACKBOT"
+"""Slack's own system user (notices, tombstones): never a person talking to the bot."""
 IGNORED_MESSAGE_SUBTYPES = frozenset({
     "bot_message", "message_changed", "message_deleted", "message_replied", "channel_join",
     "channel_leave", "channel_topic", "channel_purpose", "channel_name", "ekm_access_denied",
@@ -210,8 +212,9 @@ def _event_origin(event: Mapping[str, Any], event_id: str, *, direct: bool) -> O
 
 
 def _from_bot(event: Mapping[str, Any], bot_user_id: str | None) -> bool:
-    return bool(event.get("bot_id")) or event.get("subtype") == "bot_message" or (
-        bot_user_id is not None and event.get("user") == bot_user_id)
+    return bool(event.get("bot_id")) or event.get("subtype") == "bot_message" or \
+        event.get("user") == SLACKBOT or (
+            bot_user_id is not None and event.get("user") == bot_user_id)
 
 
 def after_mention(text: str, bot_user_id: str | None) -> str | None:

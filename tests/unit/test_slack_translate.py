@@ -121,7 +121,7 @@ def test_direct_messages_are_commands_or_messages() -> None:
 
 
 @pytest.mark.parametrize("extra", [
-    {"bot_id": "B1"}, {"user": BOT}, {"subtype": "bot_message"},
+    {"bot_id": "B1"}, {"user": BOT}, {"user": "USLACKBOT"}, {"subtype": "bot_message"},
     {"subtype": "message_changed"}, {"subtype": "channel_join"}, {"channel_type": "channel"},
 ])
 def test_what_is_not_a_person_talking_to_the_bot_is_ignored(extra: dict) -> None:
