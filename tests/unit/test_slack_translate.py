@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from urllib.parse import urlencode
 
 import pytest
 from slack_bolt.async_app import AsyncApp
@@ -142,8 +143,13 @@ def test_early_acknowledgement_only_when_nothing_is_owed_in_the_answer() -> None
     assert early_ack(b"command=%2Fcohorte&user_id=U1&channel_id=C1&trigger_id=t"
                      b"&response_url=https%3A%2F%2Fr&text=", form)
     assert not early_ack(b"command=%2Fcohorte&channel_id=C1&trigger_id=t", form)
-    click = "payload=" + json.dumps({"type": "block_actions"})
-    assert early_ack(click.encode(), form)
+    for separators in ((",", ":"), (", ", ": ")):
+        click = urlencode({"payload": json.dumps({"type": "block_actions", "user": {
+            "type": "user"}}, separators=separators)})
+        assert early_ack(click.encode(), form)
+    shortcut = urlencode({"payload": json.dumps({"type": "shortcut", "text": '"type":'
+                                                 '"block_actions"'})})
+    assert not early_ack(shortcut.encode(), form), "a person's text is not a payload type"
     assert not early_ack(b"ssl_check=1&token=x", form)
     assert not early_ack(b"payload=%7B", form), "Bolt reads it, and refuses it, before answering"
     for bad, kind in ((b"\xff", "application/json"), (b"{", "application/json")):
