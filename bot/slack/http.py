@@ -30,6 +30,7 @@ import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -56,7 +57,7 @@ EARLY_PAYLOAD = re.compile(
 IDLE_PATIENCE = 0.25
 """Seconds background work waits at most for the endpoint to be quiet."""
 
-Spawn = Callable[[Coroutine[Any, Any, None]], None]
+Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
 
 class ReplayGuard:
@@ -135,6 +136,8 @@ class SlackHttpEndpoint:
         self.in_flight = 0
         self._quiet = asyncio.Event()
         self._quiet.set()
+        self._deferred: deque[tuple[bytes, str, CIMultiDict[str]]] = deque()
+        self._worker: asyncio.Task[None] | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(PATH, self.handle)]
@@ -145,15 +148,17 @@ class SlackHttpEndpoint:
         Waits ``patience`` seconds at most, so a steady stream of requests delays
         the work a little but never starves it.
         """
-        deadline = asyncio.get_running_loop().time() + patience
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
         while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return
-            try:
-                await asyncio.wait_for(self._quiet.wait(), remaining)
-            except TimeoutError:
-                return
+            if not self._quiet.is_set():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(self._quiet.wait(), remaining)
+                except TimeoutError:
+                    return
             await asyncio.sleep(0)
             await asyncio.sleep(0)
             if self.in_flight == 0:
@@ -186,7 +191,9 @@ class SlackHttpEndpoint:
             log.warning("unreadable Slack request: %s", error)
             return web.Response(status=400, text="unreadable request")
         if early:
-            self._spawn(self._dispatch_later(body, request.query_string, request.headers.copy()))
+            self._deferred.append((body, request.query_string, request.headers.copy()))
+            if self._worker is None or self._worker.done():
+                self._worker = self._spawn(self._dispatch_deferred())
             return web.Response(status=200)
         headers = _header_lists(request.headers)
         try:
@@ -210,20 +217,27 @@ class SlackHttpEndpoint:
             return web.Response(status=200)
         return await to_aiohttp_response(response)
 
-    async def _dispatch_later(self, body: bytes, query: str, headers: CIMultiDict[str]
-                              ) -> None:
-        """Bolt's turn for a request already acknowledged: its listeners submit the work."""
-        await self.idle()
-        try:
-            bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=query,
-                                            headers=_header_lists(headers))
-        except Exception as error:
-            log.warning("Slack request with unexpected fields: %s", type(error).__name__)
-            return
-        response = await self.bolt.async_dispatch(bolt_request)
-        if response.status == 404 or response.status >= 500:
-            log.warning("Slack request not served (Bolt said %s)", response.status,
-                        extra={"slack_body_type": _kind(bolt_request)})
+    async def _dispatch_deferred(self) -> None:
+        """Bolt's turn for the requests already acknowledged, once the endpoint is quiet.
+
+        One task for a whole burst (not one per request): acknowledging costs an
+        append. The listeners translate each request and submit its work.
+        """
+        while self._deferred:
+            await self.idle()
+            while self._deferred:
+                body, query, headers = self._deferred.popleft()
+                try:
+                    bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=query,
+                                                    headers=_header_lists(headers))
+                except Exception as error:
+                    log.warning("Slack request with unexpected fields: %s",
+                                type(error).__name__)
+                    continue
+                response = await self.bolt.async_dispatch(bolt_request)
+                if response.status == 404 or response.status >= 500:
+                    log.warning("Slack request not served (Bolt said %s)", response.status,
+                                extra={"slack_body_type": _kind(bolt_request)})
 
     def _signed(self, body: bytes, timestamp: str | None, signature: str | None) -> bool:
         """Slack's v0 signature over the raw bytes, at most five minutes from now."""
