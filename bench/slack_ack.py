@@ -44,6 +44,7 @@ from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
 from bench._common import rss_mib, summary, table, write  # noqa: E402
 from bot.bootstrap import App, bootstrap  # noqa: E402
 from bot.config import BotConfig, Config, DatabaseConfig, HttpConfig, SlackConfig  # noqa: E402
+from bot.runtime import settle_heap  # noqa: E402
 from handlers.core.context import Context  # noqa: E402
 from handlers.core.events import ActionEvent, Reply, Visibility  # noqa: E402
 from handlers.core.ids import Platform  # noqa: E402
@@ -82,6 +83,7 @@ async def start_cohortbot(tmp: Path, emu: SlackEmulator) -> tuple[App, str]:
     await app.web.start()
     await app.slack.start()
     app.delivery.start()
+    settle_heap()
     return app, f"http://127.0.0.1:{app.web.port}/slack/events"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -10,6 +11,18 @@ from bot.bootstrap import bootstrap
 from bot.config import Config
 
 log = logging.getLogger(__name__)
+
+
+def settle_heap() -> None:
+    """Move what start-up built (modules, the app, its clients) out of the garbage collector's way.
+
+    A full collection walks every live object; with ~120,000 of them after start-up it
+    paused the event loop for 100–300 ms under load (measured in bench/slack_ack.py),
+    longer than Slack's patience for an acknowledgement allows for. Frozen objects are
+    never scanned again, so later collections only walk what the bot made since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def run(config: Config) -> int:
@@ -24,6 +37,7 @@ async def run(config: Config) -> int:
         await part.start()
     app.delivery.start()
     await app.scheduler.start()
+    settle_heap()
     log.info("cohortbot running")
     try:
         await stop.wait()

@@ -221,23 +221,23 @@ class SlackHttpEndpoint:
         """Bolt's turn for the requests already acknowledged, once the endpoint is quiet.
 
         One task for a whole burst (not one per request): acknowledging costs an
-        append. The listeners translate each request and submit its work.
+        append. It steps aside before each request (Bolt's dispatch never waits on
+        anything, so it would otherwise hold the loop for the whole queue). The
+        listeners translate each request and submit its work.
         """
         while self._deferred:
             await self.idle()
-            while self._deferred:
-                body, query, headers = self._deferred.popleft()
-                try:
-                    bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=query,
-                                                    headers=_header_lists(headers))
-                except Exception as error:
-                    log.warning("Slack request with unexpected fields: %s",
-                                type(error).__name__)
-                    continue
-                response = await self.bolt.async_dispatch(bolt_request)
-                if response.status == 404 or response.status >= 500:
-                    log.warning("Slack request not served (Bolt said %s)", response.status,
-                                extra={"slack_body_type": _kind(bolt_request)})
+            body, query, headers = self._deferred.popleft()
+            try:
+                bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=query,
+                                                headers=_header_lists(headers))
+            except Exception as error:
+                log.warning("Slack request with unexpected fields: %s", type(error).__name__)
+                continue
+            response = await self.bolt.async_dispatch(bolt_request)
+            if response.status == 404 or response.status >= 500:
+                log.warning("Slack request not served (Bolt said %s)", response.status,
+                            extra={"slack_body_type": _kind(bolt_request)})
 
     def _signed(self, body: bytes, timestamp: str | None, signature: str | None) -> bool:
         """Slack's v0 signature over the raw bytes, at most five minutes from now."""
