@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -66,6 +67,9 @@ class SlackAdapter:
                  pacer: ChannelPacer | None = None, work_slots: int = WORK_SLOTS,
                  http_timeout: int = 10) -> None:
         self.config = config
+        self._http_timeout = http_timeout
+        self._session: aiohttp.ClientSession | None = None
+        """One connection pool for every Web API call and response_url post (from start)."""
         self.dispatcher = dispatcher
         self.catalog = catalog
         self.language = language
@@ -111,7 +115,12 @@ class SlackAdapter:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Learn the bot's identity, and in Socket Mode open the websocket."""
+        """Open the HTTP session, learn the bot's identity, in Socket Mode open the websocket."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._http_timeout))
+            self.client.session = self._session
+            self.sender.session = self._session
         try:
             await self.who_am_i()
         except SlackApiError as error:
@@ -155,6 +164,10 @@ class SlackAdapter:
             for task in list(self._tasks):
                 task.cancel()
         await self.sender.close()
+        if self._session is not None:
+            self.client.session = None
+            await self._session.close()
+            self._session = None
 
     # ------------------------------------------------------------------ identity
 

@@ -106,17 +106,21 @@ class SlackSender:
         self.db = db
         self.clock = clock
         self.pacer = pacer or ChannelPacer()
-        self._session = session
+        self.session = session
+        """The HTTP session for ``response_url`` posts (the adapter shares its own)."""
+        self._own_session: aiohttp.ClientSession | None = None
         self._last_cleanup = 0.0
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        if self._own_session is not None and not self._own_session.closed:
+            await self._own_session.close()
 
     def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        return self._session
+        if self.session is not None and not self.session.closed:
+            return self.session
+        if self._own_session is None or self._own_session.closed:
+            self._own_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        return self._own_session
 
     # ------------------------------------------------------------------ the Sender port
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
@@ -57,10 +58,13 @@ def texts(rig: SlackRig, channel: str) -> list[str]:
 async def test_a_429_is_honoured_in_order_and_nothing_is_dropped(rig: SlackRig,
                                                                   clock: FakeClock) -> None:
     rig.emu.fail_next("chat.postMessage", count=1, retry_after=3)
-    await queue(rig, ("C1", "un"), ("C1", "deux"), ("C2", "ailleurs"), ("C1", "trois"))
+    await queue(rig, ("C1", "un"), ("C1", "deux"), ("C1", "trois"))
     await rig.app.delivery.flush(Platform.SLACK)
     assert texts(rig, "C1") == [], "the channel waits for Retry-After"
+    await queue(rig, ("C2", "ailleurs"))
+    await rig.app.delivery.flush(Platform.SLACK)
     assert texts(rig, "C2") == ["ailleurs"], "other channels are not held up"
+    assert texts(rig, "C1") == []
     [limited] = [c for c in rig.emu.calls_to("chat.postMessage") if c.status == 429]
     assert limited.args["text"] == "un"
     first = (await rows(rig))[0]
@@ -95,14 +99,16 @@ async def test_the_pace_per_channel_keeps_clear_of_slacks_limit(tmp_path: Path,
 async def test_a_post_whose_answer_was_lost_is_not_posted_twice(rig: SlackRig,
                                                                  clock: FakeClock) -> None:
     rig.emu.delay_next("chat.postMessage", 1.0)
-    rig.app.slack.client.timeout = 0.3
-    await queue(rig, ("C1", "une seule fois"))
-    await rig.app.delivery.flush(Platform.SLACK)
+    shared = rig.app.slack.client.session
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.3)) as impatient:
+        rig.app.slack.client.session = impatient
+        await queue(rig, ("C1", "une seule fois"))
+        await rig.app.delivery.flush(Platform.SLACK)
     assert texts(rig, "C1") == ["une seule fois"], "Slack got it, the answer was lost"
     assert (await rows(rig))[0].status is OutboxStatus.PENDING
 
     clock.advance(seconds=5)
-    rig.app.slack.client.timeout = 10
+    rig.app.slack.client.session = shared
     await rig.app.delivery.flush(Platform.SLACK)
     [row] = await rows(rig)
     assert row.status is OutboxStatus.SENT
