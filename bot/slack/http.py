@@ -54,6 +54,8 @@ EARLY_PAYLOAD = re.compile(
     re.IGNORECASE)
 """An interaction whose acknowledgement carries nothing, seen in the still-encoded payload
 (nested objects never have these types; a person's text has its quotes escaped)."""
+QUIET_GAP = 0.003
+"""Seconds without a new request before background work may run."""
 IDLE_PATIENCE = 0.25
 """Seconds background work waits at most for the endpoint to be quiet."""
 
@@ -134,6 +136,7 @@ class SlackHttpEndpoint:
         self.ack_deadline = ack_deadline
         self.refused = 0
         self.in_flight = 0
+        self._last_arrival = float("-inf")
         self._quiet = asyncio.Event()
         self._quiet.set()
         self._deferred: deque[tuple[bytes, str, CIMultiDict[str]]] = deque()
@@ -143,28 +146,36 @@ class SlackHttpEndpoint:
         return [web.post(PATH, self.handle)]
 
     async def idle(self, patience: float = IDLE_PATIENCE) -> None:
-        """Return once no request is being acknowledged (and none arrived just now).
+        """Return once no request is being acknowledged and none arrived for a moment.
 
-        Waits ``patience`` seconds at most, so a steady stream of requests delays
-        the work a little but never starves it.
+        A burst reaches the server over a few milliseconds, read in several passes
+        of the event loop; waiting for ``QUIET_GAP`` without a new arrival keeps the
+        work from slipping in between two of them. Waits ``patience`` seconds at
+        most, so a steady stream of requests delays the work a little but never
+        starves it.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + patience
         while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
             if not self._quiet.is_set():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return
                 try:
                     await asyncio.wait_for(self._quiet.wait(), remaining)
                 except TimeoutError:
                     return
+                continue
+            gap = self._last_arrival + QUIET_GAP - loop.time()
+            if gap > 0:
+                await asyncio.sleep(min(gap, remaining))
+                continue
             await asyncio.sleep(0)
-            await asyncio.sleep(0)
-            if self.in_flight == 0:
+            if self.in_flight == 0 and self._quiet.is_set():
                 return
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self._last_arrival = asyncio.get_running_loop().time()
         body = await request.read()
         self.in_flight += 1
         self._quiet.clear()
