@@ -8,7 +8,8 @@ the same run:
 - cohortbot: the real bot (HTTP mode, SQLite, delivery worker running), which
   acknowledges, then runs the command or click and delivers the reply;
 - bare Bolt (defaults): an ``AsyncApp`` whose listener only calls ``ack()``;
-- bare Bolt (process_before_response): the same, acknowledging synchronously.
+- bare Bolt (process_before_response): the same, acknowledging synchronously;
+- aiohttp alone: the same server answering 200 with no Slack code at all (the floor).
 
 Latency is measured by a load generator in its own process (as Slack is: the
 bot's event loop does not also run the client), from sending a request to reading
@@ -104,6 +105,20 @@ async def start_bare_bolt(emu: SlackEmulator, *, process_before_response: bool
     async def endpoint(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
+    return await serve(endpoint)
+
+
+async def start_bare_aiohttp() -> tuple[web.AppRunner, str]:
+    """The floor: the same aiohttp server answering 200 after reading the body, no Slack code."""
+    async def endpoint(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=200)
+
+    return await serve(endpoint)
+
+
+async def serve(endpoint: Callable[[web.Request], Awaitable[web.Response]]
+                ) -> tuple[web.AppRunner, str]:
     server = web.Application()
     server.router.add_post("/slack/events", endpoint)
     runner = web.AppRunner(server, access_log=None)
@@ -282,8 +297,12 @@ async def main() -> None:
                 await asyncio.sleep(0.05)
 
             for label_app, pbr in (("bare Bolt (defaults)", False),
-                                   ("bare Bolt (process_before_response)", True)):
-                runner, bare_url = await start_bare_bolt(emu, process_before_response=pbr)
+                                   ("bare Bolt (process_before_response)", True),
+                                   ("aiohttp alone (floor)", None)):
+                if pbr is None:
+                    runner, bare_url = await start_bare_aiohttp()
+                else:
+                    runner, bare_url = await start_bare_bolt(emu, process_before_response=pbr)
                 try:
                     for label, kind in loads:
                         latencies, seconds = await load(generator, emu, bare_url, kind,

@@ -38,7 +38,7 @@ async def run(config: Config) -> int:
     app.delivery.start()
     await app.scheduler.start()
     settle_heap()
-    log.info("cohortbot running")
+    log.info("cohortbot running", extra={"event_loop": type(loop).__module__})
     try:
         await stop.wait()
     finally:
