@@ -11,6 +11,7 @@ the same run:
 - bare Bolt (process_before_response): the same, acknowledging synchronously;
 - aiohttp alone: the same server answering 200 with no Slack code at all (the floor).
 
+All three run on the event loop ``cohortbot run`` uses (uvloop where installed).
 Latency is measured by a load generator in its own process (as Slack is: the
 bot's event loop does not also run the client), from sending a request to reading
 its answer, over kept-alive connections. Each scenario runs ``--rounds`` rounds of
@@ -45,6 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
 
 from bench._common import rss_mib, summary, table, write  # noqa: E402
 from bot.bootstrap import App, bootstrap  # noqa: E402
+from bot.cli import _event_loop_runner as event_loop_runner  # noqa: E402
 from bot.config import BotConfig, Config, DatabaseConfig, HttpConfig, SlackConfig  # noqa: E402
 from bot.runtime import settle_heap  # noqa: E402
 from handlers.core.context import Context  # noqa: E402
@@ -321,4 +323,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    event_loop_runner("run")(main())
