@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.delivery import Delivery
+from bot.metrics import PrometheusMetrics
 from bot.scheduler import Scheduler
 from bot.web import WebServer
 from handlers.core.clock import Clock, SystemClock
@@ -73,8 +74,9 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     catalog = Catalog(default_language=config.bot.language)
     router = router or build_router()
     settings = settings_from(config)
-    services = Services()
-    delivery = Delivery(db, clock)
+    metrics = PrometheusMetrics()
+    services = Services(metrics=metrics)
+    delivery = Delivery(db, clock, metrics)
     dispatcher = Dispatcher(db=db, router=router, catalog=catalog, clock=clock,
                             settings=settings, services=services, notify=delivery.notify)
     scheduler = Scheduler(db, dispatcher, clock)
@@ -89,6 +91,21 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
         return True, "ok"
 
     web_server.add_health_check("database", database_ready)
+    web_server.add_routes(metrics.routes())
+
+    async def outbox_pending() -> dict[tuple[str, ...], float]:
+        from sqlalchemy import func, select
+
+        from storage.models import OutboxMessage, OutboxStatus
+
+        async with db.session() as session:
+            rows = (await session.execute(select(OutboxMessage.platform, func.count()).where(
+                OutboxMessage.status == OutboxStatus.PENDING).group_by(OutboxMessage.platform)
+            )).all()
+        return {(platform,): float(n) for platform, n in rows}
+
+    metrics.gauge("outbox_pending", "Messages waiting to be delivered.", ("platform",),
+                  outbox_pending)
     log.info("bootstrapped", extra={"database": db.describe()})
     app = App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
               delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,

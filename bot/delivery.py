@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from handlers.core.clock import Clock
 from handlers.core.events import Reply
 from handlers.core.ids import Platform
+from handlers.core.metrics import Metrics, NullMetrics
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.uow import Store
@@ -80,9 +81,10 @@ class Sender(Protocol):
 class Delivery:
     """One worker per platform, woken when the dispatcher commits new messages."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, metrics: Metrics | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.metrics: Metrics = metrics or NullMetrics()
         self.senders: dict[Platform, Sender] = {}
         self._wake: dict[Platform, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -137,6 +139,7 @@ class Delivery:
 
     async def flush(self, platform: Platform) -> float:
         """Deliver what is due now; returns how long to wait before the next pass."""
+        semaphore = asyncio.Semaphore(MAX_PARALLEL_DESTINATIONS)
         async with self._flush_lock[platform]:
             while True:
                 now = self.clock.now()
@@ -152,13 +155,8 @@ class Delivery:
                 queues: OrderedDict[str, list[Outbound | None]] = OrderedDict()
                 for item in batch:
                     queues.setdefault(item.destination if item else "?", []).append(item)
-                semaphore = asyncio.Semaphore(MAX_PARALLEL_DESTINATIONS)
-
-                async def run(items: list[Outbound | None]) -> int:
-                    async with semaphore:
-                        return await self._deliver_in_order(platform, items)
-
-                delivered = await asyncio.gather(*(run(q) for q in queues.values()))
+                delivered = await asyncio.gather(*(
+                    self._deliver_in_order(platform, q, semaphore) for q in queues.values()))
                 if sum(delivered) == 0:
                     return 0.5
 
@@ -179,7 +177,12 @@ class Delivery:
                         private_to=row.private_to, hints=dict(row.hints or {}),
                         edit_message_id=edit_id, created_at=row.created_at)
 
-    async def _deliver_in_order(self, platform: Platform, items: list[Outbound | None]) -> int:
+    async def _deliver_in_order(self, platform: Platform, items: list[Outbound | None],
+                                semaphore: asyncio.Semaphore) -> int:
+        async with semaphore:
+            return await self._deliver_queue(platform, items)
+
+    async def _deliver_queue(self, platform: Platform, items: list[Outbound | None]) -> int:
         sender = self.senders[platform]
         done = 0
         for item in items:
@@ -193,6 +196,7 @@ class Delivery:
             except PermanentSendError as error:
                 log.error("message dropped: %s", error,
                           extra={"outbox_key": item.key, "platform": str(platform)})
+                self.metrics.incr("outbox_failed", platform=str(platform))
                 async with self.db.session() as session:
                     await Store(session).outbox.mark_failed(item.outbox_id, str(error))
                 continue
@@ -208,6 +212,11 @@ class Delivery:
                     item.outbox_id, sent.message_id, self.clock.now(),
                     destination=sent.room_id if item.direct_user and sent.room_id else None)
             done += 1
+            self.metrics.incr("outbox_sent", platform=str(platform))
+            if item.created_at is not None:
+                self.metrics.observe("delivery_seconds",
+                                     (self.clock.now() - item.created_at).total_seconds(),
+                                     platform=str(platform))
             for listener in self.listeners:
                 try:
                     await listener(item, sent)

@@ -188,6 +188,7 @@ async def main_async(directory: Path, as_name: str, *, matrix: bool = True) -> i
     from handlers.admin.demo import load_cohort_file
     from storage.uow import Store
 
+    folder = directory
     config = load(write_config(directory), env={})
     logs.setup("WARNING")
     synapse = None
@@ -210,7 +211,7 @@ async def main_async(directory: Path, as_name: str, *, matrix: bool = True) -> i
             await cohort_room(app, synapse, accounts)
             _save_accounts(directory, accounts)
             print(instructions(accounts, directory))
-        print(f"Données : {directory.resolve()} (SQLite). Vous êtes {as_name}, coordinatrice.\n"
+        print(f"Données : {folder} (SQLite). Vous êtes {as_name}, coordinatrice.\n"
               "Le bot est prêt.\n", flush=True)
         await run_console(app, as_name)
     finally:
@@ -228,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the console only, without the local Matrix homeserver")
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(main_async(args.dir, args.as_name, matrix=not args.no_matrix))
+        return asyncio.run(main_async(args.dir.resolve(), args.as_name,
+                                      matrix=not args.no_matrix))
     except KeyboardInterrupt:
         return 130
 

@@ -7,6 +7,7 @@ own more of the file (events, campaigns) register a loader in ``EXTRA_LOADERS``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ class DemoDataError(Exception):
 async def load_cohort_file(store: Store, path: Path, now: datetime) -> dict[str, int]:
     """Create (or complete) the cohort described in ``path``; returns what was added."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise DemoDataError(f"{path}: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cohort"), dict):

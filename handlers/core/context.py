@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from handlers.core.clock import Clock
 from handlers.core.events import Action, Attachment, Event, Origin, Reply, Visibility
 from handlers.core.ids import Platform, RoomRef, UserRef
+from handlers.core.metrics import Metrics, NullMetrics
 from handlers.core.settings import Settings
 from messages.markup import Person
 from messages.texts import Catalog, Texts
@@ -70,6 +71,8 @@ class Services:
     on_change: Any = None
     """Called after commit with the names of what changed (e.g. ``"calendar"``) so runtime
     parts (the scheduler) can re-plan."""
+    metrics: Metrics = field(default_factory=NullMetrics)
+    """Counters and histograms for ``/metrics``."""
 
 
 @dataclass(slots=True)

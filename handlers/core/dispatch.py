@@ -87,15 +87,27 @@ class Dispatcher:
                     return Outcome((), handled=False)
                 await self._queue(ctx, replies)
             self._after_commit(ctx, replies)
+            self._count(event, ctx, "ok")
             return Outcome(tuple(replies))
         except UserFacingError as error:
+            self._count(event, None, "user_error")
             outcome = await self._answer_error(event, error)
             return Outcome(outcome.replies, outcome.duplicate, failed=isinstance(
                 event, TimerEvent))
         except Exception:
             log.exception("handler failed", extra=_describe(event))
+            self._count(event, None, "error")
+            self.services.metrics.incr("errors", where="handler")
             outcome = await self._answer_error(event, UserFacingError("errors/internal"))
             return Outcome(outcome.replies, outcome.duplicate, failed=True)
+
+    def _count(self, event: Event, ctx: Context | None, outcome: str) -> None:
+        origin: Origin | None = getattr(event, "origin", None)
+        platform = str(origin.platform) if origin else "timer"
+        self.services.metrics.incr("events", platform=platform, kind=type(event).__name__)
+        if isinstance(event, CommandEvent):
+            verb = ctx.spec.verb if ctx is not None and ctx.spec is not None else "?"
+            self.services.metrics.incr("commands", verb=verb, outcome=outcome)
 
     def _context(self, event: Event, store: Store) -> Context:
         return Context(event=event, store=store, clock=self.clock, catalog=self.catalog,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from storage.models import (
     Category,
@@ -140,16 +140,14 @@ class MemberRepo:
         return members
 
     async def cohort_ids(self, member: Member) -> tuple[set[int], set[int]]:
-        """(cohorts the member belongs to, cohorts they coordinate)."""
-        coordinated = set((await self.session.scalars(
-            select(CoordinatorRole.cohort_id).where(CoordinatorRole.member_id == member.id))).all())
-        belongs = set(coordinated)
-        if member.delegation_id is not None:
-            cohort_id = await self.session.scalar(
-                select(Delegation.cohort_id).where(Delegation.id == member.delegation_id))
-            if cohort_id is not None:
-                belongs.add(cohort_id)
-        return belongs, coordinated
+        """(cohorts the member belongs to, cohorts they coordinate), in one query."""
+        coordinated_q = select(CoordinatorRole.cohort_id, literal(True)).where(
+            CoordinatorRole.member_id == member.id)
+        delegation_q = select(Delegation.cohort_id, literal(False)).where(
+            Delegation.id == (member.delegation_id or -1))
+        rows = (await self.session.execute(coordinated_q.union_all(delegation_q))).all()
+        coordinated = {cohort for cohort, coordinates in rows if coordinates}
+        return {cohort for cohort, _ in rows}, coordinated
 
     async def grant_coordinator(self, cohort_id: int, member_id: int, now: datetime) -> bool:
         """Make the member a coordinator; False when they already were."""
@@ -181,7 +179,7 @@ class IdentityRepo:
         return await self.session.scalar(
             select(Member).join(PlatformIdentity)
             .where(PlatformIdentity.platform == platform, PlatformIdentity.user_id == user_id)
-            .options(selectinload(Member.delegation)))
+            .options(joinedload(Member.delegation)))
 
     async def get(self, platform: str, user_id: str) -> PlatformIdentity | None:
         return await self.session.scalar(select(PlatformIdentity).where(

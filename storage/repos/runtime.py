@@ -21,6 +21,7 @@ from storage.models import (
     OutboxStatus,
     ProcessedEvent,
 )
+from storage.upsert import insert_ignore
 
 DM_PREFIX = "@dm:"
 
@@ -31,13 +32,9 @@ class ProcessedEventRepo:
 
     async def claim(self, platform: str, event_id: str, now: datetime) -> bool:
         """Record that an event is being handled; False if it was already (a retry, a replay)."""
-        try:
-            async with self.session.begin_nested():
-                self.session.add(ProcessedEvent(platform=platform, event_id=event_id, at=now))
-                await self.session.flush()
-        except IntegrityError:
-            return False
-        return True
+        return await insert_ignore(self.session, ProcessedEvent.__table__,
+                                   {"platform": platform, "event_id": event_id, "at": now}
+                                   ) is not None
 
     async def seen(self, platform: str, event_id: str) -> bool:
         return await self.session.scalar(select(ProcessedEvent.id).where(
@@ -56,19 +53,14 @@ class OutboxRepo:
     async def enqueue(self, *, key: str, platform: str, destination: str, payload: dict[str, Any],
                       now: datetime, thread_id: str | None = None, private_to: str | None = None,
                       hints: dict[str, Any] | None = None, edit_of: str | None = None,
-                      not_before: datetime | None = None) -> OutboxMessage | None:
-        """Queue a message under a unique ``key``; None when that key was queued already."""
-        row = OutboxMessage(key=key, platform=platform, destination=destination,
-                            payload=payload, thread_id=thread_id, private_to=private_to,
-                            hints=hints or {}, edit_of=edit_of, created_at=now,
-                            not_before=not_before, status=OutboxStatus.PENDING, attempts=0)
-        try:
-            async with self.session.begin_nested():
-                self.session.add(row)
-                await self.session.flush()
-        except IntegrityError:
-            return None
-        return row
+                      not_before: datetime | None = None) -> int | None:
+        """Queue a message under a unique ``key``; returns its id, or None when that key
+        was queued already."""
+        return await insert_ignore(self.session, OutboxMessage.__table__, {
+            "key": key, "platform": platform, "destination": destination, "payload": payload,
+            "thread_id": thread_id, "private_to": private_to, "hints": hints or {},
+            "edit_of": edit_of, "created_at": now, "not_before": not_before,
+            "status": OutboxStatus.PENDING.value, "attempts": 0}, returning=OutboxMessage.id)
 
     async def pending(self, platform: str, now: datetime, limit: int = 200
                       ) -> Sequence[OutboxMessage]:

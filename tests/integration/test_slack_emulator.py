@@ -112,7 +112,9 @@ async def test_auth_test_returns_the_bot_identity(client: AsyncWebClient) -> Non
 
 
 async def test_bot_identity_is_configurable() -> None:
-    async with SlackEmulator(bot_user_id="U9", bot_id="B9", team_id="T9", bot_tokens={"xoxb-9"}) as e:
+    async with SlackEmulator(
+        bot_user_id="U9", bot_id="B9", team_id="T9", bot_tokens={"xoxb-9"}
+    ) as e:
         response = await AsyncWebClient(base_url=e.base_url, token="xoxb-9").auth_test()
         assert (response["user_id"], response["bot_id"], response["team_id"]) == ("U9", "B9", "T9")
 
@@ -179,7 +181,10 @@ async def test_post_message_stores_what_the_bot_sent(
 ) -> None:
     metadata = {"event_type": "poll_created", "event_payload": {"poll_id": 7}}
     response = await client.chat_postMessage(
-        channel="C1", text="Sondage", username="Cohorte", icon_emoji=":bar_chart:",
+        channel="C1",
+        text="Sondage",
+        username="Cohorte",
+        icon_emoji=":bar_chart:",
         metadata=metadata,
     )
     assert response["channel"] == "C1"
@@ -229,8 +234,9 @@ async def test_update_and_delete(client: AsyncWebClient, emu: SlackEmulator) -> 
     posted = await client.chat_postMessage(channel="C1", text="v1")
     human = emu.add_message("C1", "U1", "pas à toi")
 
-    updated = await client.chat_update(channel="C1", ts=posted["ts"], text="v2",
-                                       blocks=[section("v2")])
+    updated = await client.chat_update(
+        channel="C1", ts=posted["ts"], text="v2", blocks=[section("v2")]
+    )
     assert updated["text"] == "v2"
     assert emu.message("C1", posted["ts"])["text"] == "v2"
     assert emu.message("C1", posted["ts"])["blocks"][0]["text"]["text"] == "v2"
@@ -270,7 +276,10 @@ async def test_threads(client: AsyncWebClient, emu: SlackEmulator) -> None:
     assert [m["text"] for m in history["messages"]] == ["Question ?"]
     replies = await client.conversations_replies(channel="C1", ts=parent["ts"])
     assert [m["text"] for m in replies["messages"]] == [
-        "Question ?", "réponse 1", "réponse bot", "réponse 3",
+        "Question ?",
+        "réponse 1",
+        "réponse bot",
+        "réponse 3",
     ]
     assert all(m["thread_ts"] == parent["ts"] for m in replies["messages"])
     assert len(emu.messages("C1")) == 4
@@ -354,14 +363,18 @@ async def test_reactions(client: AsyncWebClient, emu: SlackEmulator) -> None:
     assert emu.message("C1", posted["ts"])["reactions"] == [
         {"name": "thumbsup", "users": ["UBOT"], "count": 1}
     ]
-    assert (await api_error(
-        client.reactions_add(channel="C1", timestamp=posted["ts"], name=":thumbsup:")
-    ))["error"] == "already_reacted"
+    assert (
+        await api_error(
+            client.reactions_add(channel="C1", timestamp=posted["ts"], name=":thumbsup:")
+        )
+    )["error"] == "already_reacted"
     await client.reactions_remove(channel="C1", timestamp=posted["ts"], name="thumbsup")
     assert "reactions" not in emu.message("C1", posted["ts"])
-    assert (await api_error(
-        client.reactions_remove(channel="C1", timestamp=posted["ts"], name="thumbsup")
-    ))["error"] == "no_reaction"
+    assert (
+        await api_error(
+            client.reactions_remove(channel="C1", timestamp=posted["ts"], name="thumbsup")
+        )
+    )["error"] == "no_reaction"
 
 
 # --------------------------------------------------------------------------- conversations, users
@@ -497,15 +510,18 @@ def select(options: int, text: str = "o", value: str = "v") -> dict[str, Any]:
 
 def test_option_limits() -> None:
     assert block_kit_errors([select(100)]) == []
-    assert "no more than 100 options in a static_select (got 101)" in block_kit_errors(
-        [select(101)]
-    )[0]
-    assert "option text must be at most 75 characters" in block_kit_errors(
-        [select(1, text="t" * 76)]
-    )[0]
-    assert "option value must be at most 150 characters" in block_kit_errors(
-        [select(1, value="v" * 151)]
-    )[0]
+    assert (
+        "no more than 100 options in a static_select (got 101)"
+        in block_kit_errors([select(101)])[0]
+    )
+    assert (
+        "option text must be at most 75 characters"
+        in block_kit_errors([select(1, text="t" * 76)])[0]
+    )
+    assert (
+        "option value must be at most 150 characters"
+        in block_kit_errors([select(1, value="v" * 151)])[0]
+    )
     assert block_kit_errors([section("x")] * 60, max_blocks=100) == []
     assert block_kit_errors([section("x")] * 60) != []
 
@@ -516,9 +532,11 @@ async def test_block_limits_on_update_and_ephemeral(client: AsyncWebClient) -> N
     assert (await api_error(client.chat_update(channel="C1", ts=posted["ts"], blocks=too_many)))[
         "error"
     ] == "invalid_blocks"
-    assert (await api_error(
-        client.chat_postEphemeral(channel="C1", user="U1", text="t", blocks=too_many)
-    ))["error"] == "invalid_blocks"
+    assert (
+        await api_error(
+            client.chat_postEphemeral(channel="C1", user="U1", text="t", blocks=too_many)
+        )
+    )["error"] == "invalid_blocks"
 
 
 # --------------------------------------------------------------------------- views
@@ -531,20 +549,24 @@ async def test_views_open_update_push(client: AsyncWebClient, emu: SlackEmulator
     assert opened["id"].startswith("V") and opened["hash"]
     assert emu.views[opened["id"]]["title"]["text"] == "Inscription"
 
-    by_id = await client.views_update(view_id=opened["id"], view=modal("Étape 2"),
-                                      hash=opened["hash"])
+    by_id = await client.views_update(
+        view_id=opened["id"], view=modal("Étape 2"), hash=opened["hash"]
+    )
     assert by_id["view"]["id"] == opened["id"]
     by_external = await client.views_update(external_id="ext-1", view=modal("Étape 3"))
     assert by_external["view"]["title"]["text"] == "Étape 3"
-    assert (await api_error(
-        client.views_update(view_id=opened["id"], view=modal(), hash=opened["hash"])
-    ))["error"] == "hash_conflict"
+    assert (
+        await api_error(
+            client.views_update(view_id=opened["id"], view=modal(), hash=opened["hash"])
+        )
+    )["error"] == "hash_conflict"
     assert (await api_error(client.views_update(view_id="V404", view=modal())))[
         "error"
     ] == "not_found"
 
-    pushed = await client.views_push(trigger_id=emu.new_trigger_id(opened["id"]),
-                                     view=modal("Détail"))
+    pushed = await client.views_push(
+        trigger_id=emu.new_trigger_id(opened["id"]), view=modal("Détail")
+    )
     assert pushed["view"]["previous_view_id"] == opened["id"]
     assert pushed["view"]["root_view_id"] == opened["id"]
 
@@ -591,8 +613,12 @@ async def test_files_upload_v2_end_to_end(client: AsyncWebClient, emu: SlackEmul
     parent = await client.chat_postMessage(channel="C1", text="Le compte rendu :")
     content = "Compte rendu de la séance 3\n".encode() * 100
     response = await client.files_upload_v2(
-        channel="C1", content=content, filename="compte-rendu.txt", title="Compte rendu",
-        initial_comment="Voici le compte rendu", thread_ts=parent["ts"],
+        channel="C1",
+        content=content,
+        filename="compte-rendu.txt",
+        title="Compte rendu",
+        initial_comment="Voici le compte rendu",
+        thread_ts=parent["ts"],
     )
     file_id = response["file"]["id"]
     assert emu.file_bytes(file_id) == content
@@ -613,7 +639,8 @@ async def test_files_upload_v2_end_to_end(client: AsyncWebClient, emu: SlackEmul
         async with session.get(info["url_private"]) as refused:
             assert refused.status == 403
     assert [c.method for c in emu.calls[-3:-1]] == [
-        "files.getUploadURLExternal", "files.completeUploadExternal",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
     ]
     assert (await api_error(client.files_info(file="F404")))["error"] == "file_not_found"
 
@@ -635,7 +662,8 @@ async def test_upload_accepts_multipart(emu: SlackEmulator, client: AsyncWebClie
 async def test_retry_handler_honours_retry_after(emu: SlackEmulator) -> None:
     emu.fail_next("chat.postMessage", count=1, status=429, retry_after=1)
     client = AsyncWebClient(
-        base_url=emu.base_url, token="xoxb-test",
+        base_url=emu.base_url,
+        token="xoxb-test",
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
     )
     started = time.monotonic()
@@ -660,7 +688,7 @@ async def test_rate_limit_per_channel(client: AsyncWebClient, emu: SlackEmulator
         await client.chat_postMessage(channel="C1", text="3")
     assert caught.value.response.status_code == 429
     assert caught.value.response.data == {"ok": False, "error": "ratelimited"}
-    assert int(caught.value.response.headers["Retry-After"][0]) >= 1
+    assert int(caught.value.response.headers["Retry-After"]) >= 1
     assert (await client.chat_postMessage(channel="C2", text="ailleurs"))["ok"]
 
     emu.rate_limit("chat.postMessage", per_second=None)
@@ -674,9 +702,22 @@ async def test_rate_limit_uses_the_clock(client: AsyncWebClient, emu: SlackEmula
     await client.users_info(user="U1")
     with pytest.raises(SlackApiError) as caught:
         await client.users_info(user="U1")
-    assert caught.value.response.headers["Retry-After"] == ["2"]
+    assert caught.value.response.headers["Retry-After"] == "2"
     now[0] += 2.0
     assert (await client.users_info(user="U1"))["ok"]
+
+
+async def test_slack_tier_limits(client: AsyncWebClient, emu: SlackEmulator) -> None:
+    emu.apply_slack_rate_limits()
+    await client.chat_postMessage(channel="C1", text="1")
+    body = await api_error(client.chat_postMessage(channel="C1", text="2"))
+    assert body == {"ok": False, "error": "ratelimited"}
+    assert emu.calls_to("chat.postMessage")[-1].status == 429
+    for _ in range(20):
+        await client.users_list()
+    assert (await api_error(client.users_list()))["error"] == "ratelimited"
+    emu.clear_rate_limits()
+    assert (await client.chat_postMessage(channel="C1", text="3"))["ok"]
 
 
 async def test_fail_next_with_an_error(client: AsyncWebClient, emu: SlackEmulator) -> None:
@@ -769,12 +810,27 @@ def verify(body: bytes, headers: dict[str, str]) -> bool:
 
 def test_signatures_verify_with_slack_sdk() -> None:
     bodies = [
-        slash_command_form("inscrire", user_id="U1", channel_id="C1",
-                           response_url="http://127.0.0.1/response/x"),
-        block_actions_form(user_id="U1", channel_id="C1", message_ts="1.1", action_id="vote",
-                           value="oui", response_url="http://127.0.0.1/response/y"),
-        event_callback({"type": "app_mention", "user": "U1", "text": "<@UBOT> hi",
-                        "ts": "1.1", "channel": "C1", "event_ts": "1.1"}),
+        slash_command_form(
+            "inscrire", user_id="U1", channel_id="C1", response_url="http://127.0.0.1/response/x"
+        ),
+        block_actions_form(
+            user_id="U1",
+            channel_id="C1",
+            message_ts="1.1",
+            action_id="vote",
+            value="oui",
+            response_url="http://127.0.0.1/response/y",
+        ),
+        event_callback(
+            {
+                "type": "app_mention",
+                "user": "U1",
+                "text": "<@UBOT> hi",
+                "ts": "1.1",
+                "channel": "C1",
+                "event_ts": "1.1",
+            }
+        ),
     ]
     for body in bodies:
         headers = sign(body, SECRET)
@@ -788,31 +844,69 @@ def test_signatures_verify_with_slack_sdk() -> None:
 
 
 def test_payload_shapes() -> None:
-    form = parse_qs(slash_command_form(
-        "liste", user_id="U1", channel_id="C1", response_url="http://r", trigger_id="t.1",
-    ).decode())
+    form = parse_qs(
+        slash_command_form(
+            "liste",
+            user_id="U1",
+            channel_id="C1",
+            response_url="http://r",
+            trigger_id="t.1",
+        ).decode()
+    )
     assert {k: v[0] for k, v in form.items() if k in {"command", "text", "user_id"}} == {
-        "command": "/cohorte", "text": "liste", "user_id": "U1",
+        "command": "/cohorte",
+        "text": "liste",
+        "user_id": "U1",
     }
     assert set(form) >= {
-        "token", "team_id", "team_domain", "channel_id", "channel_name", "user_id", "user_name",
-        "command", "text", "api_app_id", "is_enterprise_install", "response_url", "trigger_id",
+        "token",
+        "team_id",
+        "team_domain",
+        "channel_id",
+        "channel_name",
+        "user_id",
+        "user_name",
+        "command",
+        "text",
+        "api_app_id",
+        "is_enterprise_install",
+        "response_url",
+        "trigger_id",
     }
 
-    action = json.loads(parse_qs(block_actions_form(
-        user_id="U1", channel_id="C1", message_ts="1.1", action_id="vote", value="oui",
-        response_url="http://r",
-    ).decode())["payload"][0])
+    action = json.loads(
+        parse_qs(
+            block_actions_form(
+                user_id="U1",
+                channel_id="C1",
+                message_ts="1.1",
+                action_id="vote",
+                value="oui",
+                response_url="http://r",
+            ).decode()
+        )["payload"][0]
+    )
     assert action["type"] == "block_actions"
-    assert action["container"] == {"type": "message", "message_ts": "1.1", "channel_id": "C1",
-                                   "is_ephemeral": False}
+    assert action["container"] == {
+        "type": "message",
+        "message_ts": "1.1",
+        "channel_id": "C1",
+        "is_ephemeral": False,
+    }
     assert action["actions"][0]["type"] == "button" and action["actions"][0]["value"] == "oui"
     assert action["user"]["team_id"] == "T0001"
 
-    submission = json.loads(parse_qs(view_submission_form(
-        user_id="U1", view_id="V1", callback_id="signup", private_metadata="{}",
-        state_values={"b": {"a": {"type": "plain_text_input", "value": "x"}}},
-    ).decode())["payload"][0])
+    submission = json.loads(
+        parse_qs(
+            view_submission_form(
+                user_id="U1",
+                view_id="V1",
+                callback_id="signup",
+                private_metadata="{}",
+                state_values={"b": {"a": {"type": "plain_text_input", "value": "x"}}},
+            ).decode()
+        )["payload"][0]
+    )
     assert submission["type"] == "view_submission"
     assert submission["view"]["state"]["values"]["b"]["a"]["value"] == "x"
     assert submission["response_urls"] == []
@@ -820,8 +914,14 @@ def test_payload_shapes() -> None:
     envelope = json.loads(event_callback({"type": "reaction_added"}, event_id="Ev1"))
     assert envelope["type"] == "event_callback" and envelope["event_id"] == "Ev1"
     assert envelope["authorizations"][0]["user_id"] == "UBOT"
-    assert set(envelope) >= {"token", "team_id", "api_app_id", "event_time",
-                             "is_ext_shared_channel", "event_context"}
+    assert set(envelope) >= {
+        "token",
+        "team_id",
+        "api_app_id",
+        "event_time",
+        "is_ext_shared_channel",
+        "event_context",
+    }
     assert json.loads(url_verification("abc"))["challenge"] == "abc"
     assert retry_headers(2) == {"X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_timeout"}
     assert load_event_example("reaction_added")["type"] == "reaction_added"
@@ -848,8 +948,9 @@ async def test_real_bolt_app_handles_the_built_requests(emu: SlackEmulator) -> N
     async def on_vote(ack, body, client) -> None:  # type: ignore[no-untyped-def]
         await ack()
         seen.append(body["actions"][0]["value"])
-        await client.chat_update(channel=body["channel"]["id"], ts=body["message"]["ts"],
-                                 text="Merci !")
+        await client.chat_update(
+            channel=body["channel"]["id"], ts=body["message"]["ts"], text="Merci !"
+        )
 
     @app.view("signup")
     async def on_submit(ack, view) -> None:  # type: ignore[no-untyped-def]
@@ -868,22 +969,59 @@ async def test_real_bolt_app_handles_the_built_requests(emu: SlackEmulator) -> N
 
     form = "application/x-www-form-urlencoded"
     command_url = emu.new_response_url(channel="C1", user="U1")
-    assert await dispatch(slash_command_form("inscrire", user_id="U1", channel_id="C1",
-                                             response_url=command_url), form) == 200
+    assert (
+        await dispatch(
+            slash_command_form("inscrire", user_id="U1", channel_id="C1", response_url=command_url),
+            form,
+        )
+        == 200
+    )
     posted = await AsyncWebClient(base_url=emu.base_url, token="xoxb-test").chat_postMessage(
-        channel="C1", text="Votez")
-    assert await dispatch(block_actions_form(
-        user_id="U1", channel_id="C1", message_ts=posted["ts"], action_id="vote", value="oui",
-        response_url=emu.new_response_url(), message=emu.message("C1", posted["ts"]),
-    ), form) == 200
-    assert await dispatch(view_submission_form(
-        user_id="U1", view_id="V1", callback_id="signup",
-        state_values={"b": {"a": {"type": "plain_text_input", "value": "Alice"}}},
-    ), form) == 200
-    assert await dispatch(event_callback({
-        "type": "app_mention", "user": "U1", "text": "<@UBOT> là ?", "ts": "1700000001.000100",
-        "channel": "C1", "event_ts": "1700000001.000100",
-    }), "application/json") == 200
+        channel="C1", text="Votez"
+    )
+    assert (
+        await dispatch(
+            block_actions_form(
+                user_id="U1",
+                channel_id="C1",
+                message_ts=posted["ts"],
+                action_id="vote",
+                value="oui",
+                response_url=emu.new_response_url(),
+                message=emu.message("C1", posted["ts"]),
+            ),
+            form,
+        )
+        == 200
+    )
+    assert (
+        await dispatch(
+            view_submission_form(
+                user_id="U1",
+                view_id="V1",
+                callback_id="signup",
+                state_values={"b": {"a": {"type": "plain_text_input", "value": "Alice"}}},
+            ),
+            form,
+        )
+        == 200
+    )
+    assert (
+        await dispatch(
+            event_callback(
+                {
+                    "type": "app_mention",
+                    "user": "U1",
+                    "text": "<@UBOT> là ?",
+                    "ts": "1700000001.000100",
+                    "channel": "C1",
+                    "event_ts": "1700000001.000100",
+                }
+            ),
+            "application/json",
+        )
+        == 200
+    )
 
     await emu.wait_for_call("chat.postMessage", lambda c: c.args.get("text") == "Présent !")
     for _ in range(100):

@@ -94,7 +94,7 @@ async def test_unknown_names_get_close_candidates(app: App, op: Speaker) -> None
     assert "Bernard Roux" in text and "Je ne trouve personne" in text
     text = await op.say("membre ajouter X delegation=Gruisan")
     assert "Commune de Gruissan" in text and "Je ne trouve pas de délégation" in text
-    text = await op.say("membre modifier Commune referent=non") 
+    text = await op.say("membre modifier Commune referent=non")
     assert "Je ne trouve personne" in text
 
 

@@ -1529,7 +1529,7 @@ class SlackEmulator:
             "blocks": self._with_block_ids(view.get("blocks") or []),
             "private_metadata": view.get("private_metadata", ""),
             "callback_id": view.get("callback_id", ""),
-            "external_id": view.get("external_id", ""),
+            "external_id": view.get("external_id", old.get("external_id", "")),
             "state": {"values": {}},
             "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
             "clear_on_close": bool(view.get("clear_on_close", False)),
@@ -1787,15 +1787,14 @@ class SlackEmulator:
             return
         original = self._find(channel, entry.message_ts) if entry.message_ts else None
         ephemeral = next((m for m in channel.ephemerals if m["ts"] == entry.message_ts), None)
+        target = original if original is not None else ephemeral
         if _truthy(body.get("delete_original")):
             if original is not None:
                 self._delete_message(channel, original)
             elif ephemeral is not None:
                 channel.ephemerals.remove(ephemeral)
             return
-        if _truthy(body.get("replace_original")) and (original or ephemeral) is not None:
-            target = original if original is not None else ephemeral
-            assert target is not None
+        if _truthy(body.get("replace_original")) and target is not None:
             target["text"] = body.get("text") or ""
             if body.get("blocks"):
                 target["blocks"] = self._with_block_ids(body["blocks"])
