@@ -40,7 +40,7 @@ async def test_demo_starts_a_homeserver_where_the_bot_answers_in_the_cohort_room
             "--as", "bernard", "--send", "!cohorte delegation lister", cwd=ROOT,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         answer = (await asyncio.wait_for(chat.communicate(), 60))[0].decode()
-        demo.stdin.write("delegation lister\nquitter\n".encode())
+        demo.stdin.write(b"delegation lister\nquitter\n")
         await demo.stdin.drain()
         rest = (await asyncio.wait_for(demo.stdout.read(), 60)).decode()
         code = await asyncio.wait_for(demo.wait(), 30)
