@@ -121,3 +121,4 @@ async def test_the_bot_survives_a_homeserver_restart(synapse: LocalSynapse, matr
     assert queued["content"]["msgtype"] == "m.notice"
     assert "Barre-des-Cévennes" in answered["content"]["body"]
     assert (await bot.adapter.health())[0] is True
+    assert (await bot.app.web.health_checks["matrix"]())[0] is True
