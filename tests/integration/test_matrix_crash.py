@@ -83,11 +83,11 @@ async def test_sigkill_in_a_burst_of_50_commands_each_answered_exactly_once(
         async def burst() -> None:
             for i in range(BURST):
                 commands.append(await camille.send_text(room, f"!cohorte aide cohorte {i}"))
-                await asyncio.sleep(0.03)  # paced like people, so the kill lands inside it
+                await asyncio.sleep(0.05)  # paced like people, so the kill lands inside it
 
         sending = asyncio.create_task(burst())
         await camille.wait_for_count(room, lambda e: e["sender"] == bot_id and bool(
-            (e["content"].get("m.relates_to") or {}).get("m.in_reply_to")), 5, timeout=60)
+            (e["content"].get("m.relates_to") or {}).get("m.in_reply_to")), 2, timeout=60)
         bot.kill()
         sent_before_kill = len(commands)
         await sending
