@@ -111,10 +111,14 @@ def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess
 async def wait_for_line(path: Path, text: str, timeout: float = 60) -> None:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
+        if await asyncio.to_thread(_contains, path, text):
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"{text!r} not in {path}")
+
+
+def _contains(path: Path, text: str) -> bool:
+    return path.exists() and text in path.read_text(errors="replace")
 
 
 def rss_mib(proc: subprocess.Popen[bytes]) -> float:
