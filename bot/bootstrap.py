@@ -43,10 +43,14 @@ class App:
     settings: Settings
     services: Services
     runtime: list[Any] = field(default_factory=list)
+    """Platform parts with ``start()``/``stop()`` (the Matrix sync loop…), started by
+    :func:`bot.runtime.run` and stopped by :meth:`close`."""
 
     async def close(self) -> None:
         await self.scheduler.stop()
         await self.delivery.stop()
+        for part in reversed(self.runtime):
+            await part.stop()
         await self.db.dispose()
 
 
@@ -103,7 +107,12 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     metrics.gauge("outbox_pending", "Messages waiting to be delivered.", ("platform",),
                   outbox_pending)
     log.info("bootstrapped", extra={"database": db.describe()})
-    return App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
-               delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
-               settings=settings,
-               services=services)
+    app = App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
+              delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
+              settings=settings,
+              services=services)
+    if config.matrix.enabled:
+        from bot.matrix import install as install_matrix
+
+        install_matrix(app)
+    return app

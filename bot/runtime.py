@@ -20,6 +20,8 @@ async def run(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     if config.http.enabled:
         await app.web.start()
+    for part in app.runtime:
+        await part.start()
     app.delivery.start()
     await app.scheduler.start()
     log.info("cohortbot running")

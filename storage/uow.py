@@ -21,6 +21,7 @@ from storage.repos.cohorts import (
     RoomRepo,
 )
 from storage.repos.jobs import JobRepo
+from storage.repos.matrix import MatrixStateRepo
 from storage.repos.privacy import PrivacyRepo
 from storage.repos.runtime import (
     AuditRepo,
@@ -84,6 +85,10 @@ class Store:
     @cached_property
     def jobs(self) -> JobRepo:
         return JobRepo(self.session)
+
+    @cached_property
+    def matrix(self) -> MatrixStateRepo:
+        return MatrixStateRepo(self.session)
 
 
 @asynccontextmanager

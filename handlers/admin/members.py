@@ -176,7 +176,7 @@ async def link(ctx: Context, args: Args) -> Reply:
                                 ctx.caller.member else None, now=ctx.now(), ttl=ttl)
     await ctx.audit("member.link_code", member_id=member.id)
     return ctx.reply("admin/link_code", member=member, code=code, expires=ctx.now() + ttl, tz=ctx.tz,
-                     private=True)
+                     sensitive=True)
 
 
 def new_code() -> str:

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import (
     AuditEntry,
@@ -63,12 +64,23 @@ class OutboxRepo:
 
     async def pending(self, platform: str, now: datetime, limit: int = 200
                       ) -> Sequence[OutboxMessage]:
-        """Pending messages of a platform due now, oldest first."""
+        """Pending messages of a platform due now, oldest first.
+
+        A message waiting for a retry (rate limit, network) holds back the later
+        messages to its destination, so a room never sees them out of order.
+        """
+        held = aliased(OutboxMessage)
+        waiting_retry = exists().where(
+            held.platform == OutboxMessage.platform,
+            held.destination == OutboxMessage.destination,
+            held.status == OutboxStatus.PENDING, held.attempts > 0, held.not_before > now,
+            held.id < OutboxMessage.id)
         return (await self.session.scalars(
             select(OutboxMessage).where(
                 OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.platform == platform,
-                or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
+                or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+                ~waiting_retry)
             .order_by(OutboxMessage.id).limit(limit))).all()
 
     async def next_due(self, platform: str) -> datetime | None:
