@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -25,17 +26,23 @@ from storage.uow import Store
 log = logging.getLogger(__name__)
 
 HORIZON = timedelta(hours=6)
+POLL = timedelta(seconds=30)
+"""At most this long between two looks at the table: jobs written by another process
+(which cannot wake this one) are planned in time."""
 RETRY_LIMIT = 5
 REPLAN_JOB = "cohortbot-replan"
 
 
 class Scheduler:
     def __init__(self, db: Database, dispatcher: Dispatcher, clock: Clock, *,
-                 horizon: timedelta = HORIZON) -> None:
+                 horizon: timedelta = HORIZON, poll: timedelta = POLL) -> None:
         self.db = db
         self.dispatcher = dispatcher
         self.clock = clock
         self.horizon = horizon
+        self.poll = poll
+        self.on_start: list[Callable[[], Awaitable[None]]] = []
+        """Run at each start, before overdue jobs (features re-plan from the database here)."""
         self._aps: AsyncIOScheduler | None = None
         self._replan_pending = False
         self._lock = asyncio.Lock()
@@ -45,6 +52,11 @@ class Scheduler:
         """Run what is overdue, then plan the next jobs."""
         self._aps = AsyncIOScheduler(timezone=UTC)
         self._aps.start()
+        for hook in self.on_start:
+            try:
+                await hook()
+            except Exception:
+                log.exception("scheduler start-up hook failed")
         await self.run_due()
         await self.replan()
 
@@ -73,7 +85,7 @@ class Scheduler:
             self._aps.add_job(self._fire, "date", run_date=run_at, args=[job.id],
                               id=f"job-{job.id}", replace_existing=True,
                               misfire_grace_time=None, coalesce=True)
-        wake = now + self.horizon
+        wake = now + min(self.horizon, self.poll)
         if later is not None and later > now:
             wake = min(wake, max(later, now + timedelta(seconds=1)))
         self._aps.add_job(self.replan, "date", run_date=wake, id=REPLAN_JOB,

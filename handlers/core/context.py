@@ -70,6 +70,8 @@ class Services:
     on_change: Any = None
     """Called after commit with the names of what changed (e.g. ``"calendar"``) so runtime
     parts (the scheduler) can re-plan."""
+    calendar: Any = None
+    """The calendar's runtime parts (``bot.calendar.CalendarRuntime``): URL fetches, feed."""
 
 
 @dataclass(slots=True)
