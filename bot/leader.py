@@ -124,7 +124,8 @@ class PostgresLeadership:
             await asyncio.sleep(self.watchdog_interval)
             try:
                 await self._conn.fetchval("SELECT 1", timeout=self.watchdog_interval)  # type: ignore[union-attr]
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, AttributeError):
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                    AttributeError):
                 log.error("leadership lost: the lock connection broke")
                 self._watchdog = None
                 await self._drop()

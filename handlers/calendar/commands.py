@@ -60,6 +60,8 @@ from storage.models_calendar import (
     EventStatus,
     ExceptionKind,
     ImportStatus,
+    Reminder,
+    ReminderStatus,
     TargetKind,
 )
 from storage.repos.cohorts import AlreadyExists
@@ -418,11 +420,12 @@ async def show(ctx: Context, args: Args) -> Reply:
     event = await find_event(ctx, args["numero"])
     assert ctx.cohort is not None
     now = ctx.now()
-    from storage.models_calendar import ReminderStatus
-
-    planned = [r for r, e in await ctx.store.calendar.of_cohort(
-        ctx.cohort.id, statuses=(ReminderStatus.PLANNED,), since=now, limit=500) if e.id ==
-        event.id]
+    planned: list[Reminder] = []
+    for reminder, owner in await ctx.store.calendar.of_cohort(
+            ctx.cohort.id, statuses=(ReminderStatus.PLANNED,), since=now, limit=500):
+        if owner.id == event.id and not any(p.due_at == reminder.due_at and p.offset_minutes ==
+                                            reminder.offset_minutes for p in planned):
+            planned.append(reminder)
     settings = await ctx.store.calendar.settings(ctx.cohort.id)
     return ctx.reply("calendar/event", event=view(event, ctx.lang, settings=settings,
                                                   target_name=await target_name(ctx.store,

@@ -30,7 +30,7 @@ DEFAULT_OFFSETS = (7 * MINUTES_PER_DAY, MINUTES_PER_DAY, 60)
 ALLOWED_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 
 _UNTIL = re.compile(r"UNTIL=(\d{8}(?:T\d{6}Z?)?)", re.IGNORECASE)
-_GLUE = re.compile(r"(\d)\s+([a-z])")
+_GLUE = re.compile(r"(\d)\s+([a-z]+)(?=$|[\s,])")
 _FREQ = re.compile(r"(?:^|;)FREQ=([A-Z]+)", re.IGNORECASE)
 _OFFSET = re.compile(
     r"^(?:(?P<jd>[jd])-?(?P<days_pre>\d+)|(?P<hh>h)-?(?P<hours_pre>\d+)"

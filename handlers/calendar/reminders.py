@@ -21,17 +21,22 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from handlers.calendar.model import view
+from handlers.calendar.model import offsets_for, view
 from handlers.calendar.planner import REMIND_KEY, plan_all, schedule_daily_plan
-from handlers.calendar.recurrence import reminder_anchor
+from handlers.calendar.recurrence import due_at, reminder_anchor
 from handlers.core.context import Context, person
 from handlers.core.events import Reply, TimerEvent
 from handlers.core.ids import Platform, RoomRef
 from storage.models import Cohort, Member
-from storage.models_calendar import CalendarEvent, EventStatus, Reminder, TargetKind
+from storage.models_calendar import (
+    CalendarEvent,
+    CalendarSettings,
+    EventStatus,
+    Reminder,
+    TargetKind,
+)
 from storage.uow import Store
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,7 @@ async def on_remind(ctx: Context, event: TimerEvent) -> None:
     events: dict[int, CalendarEvent | None] = {}
     cohorts: dict[int, Cohort | None] = {}
     members: dict[int, Sequence[Member]] = {}
+    settings: dict[int, CalendarSettings | None] = {}
     groups: dict[tuple[int, datetime, str, str], list[Reminder]] = defaultdict(list)
     for row in rows:
         groups[(row.event_id, row.occurrence_start, row.platform, row.room_id)].append(row)
@@ -71,12 +77,22 @@ async def on_remind(ctx: Context, event: TimerEvent) -> None:
                         "reminder": row.id, "event": event_id, "due_at": row.due_at.isoformat(),
                         "occurrence": start.isoformat(), "room": row.room_id})
             continue
+        if calendar_event.cohort_id not in settings:
+            settings[calendar_event.cohort_id] = await store.calendar.settings(
+                calendar_event.cohort_id)
+        anchor = reminder_anchor(start, tz, calendar_event.all_day)
+        closer_due = [o for o in offsets_for(calendar_event, settings[calendar_event.cohort_id])
+                      if due_at(anchor, o, tz) <= now]
         group.sort(key=lambda r: r.offset_minutes)
         chosen, older = group[0], group[1:]
+        if closer_due and min(closer_due) < chosen.offset_minutes:
+            chosen, older = None, group
         for row in older:
             if await store.calendar.skip(row.id, "superseded", now):
                 log.info("reminder superseded by a closer one", extra={
-                    "reminder": row.id, "by": chosen.id, "event": event_id})
+                    "reminder": row.id, "event": event_id, "offset": row.offset_minutes})
+        if chosen is None:
+            continue
         late = now - chosen.due_at > LATE_GRACE
         if not await store.calendar.claim(chosen.id, now, late):
             continue
@@ -165,7 +181,3 @@ async def mark_delivered(store: Store, key: str, message_id: str | None, now: da
         return False
     await store.calendar.mark_sent(reminder_id, now, message_id)
     return True
-
-
-def payload_for(reminder: Reminder) -> dict[str, Any]:
-    return {"reminder": reminder.id}
