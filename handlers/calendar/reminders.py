@@ -34,6 +34,7 @@ from storage.models_calendar import (
     CalendarEvent,
     CalendarSettings,
     EventStatus,
+    ExceptionKind,
     Reminder,
     TargetKind,
 )
@@ -122,7 +123,10 @@ async def render_reminder(ctx: Context, calendar_event: CalendarEvent, cohort: C
     from handlers.calendar.recurrence import Occurrence
 
     lang = cohort.language
-    occurrence = Occurrence(row.occurrence_start, row.occurrence_start, row.occurrence_end)
+    moved = any(x.kind is ExceptionKind.MOVED and x.starts_at == row.occurrence_start
+                for x in calendar_event.exceptions)
+    occurrence = Occurrence(row.occurrence_start, row.occurrence_start, row.occurrence_end,
+                            moved=moved)
     delegation_name = await target_name(ctx.store, calendar_event)
     shown = view(calendar_event, lang, occurrence=occurrence, target_name=delegation_name)
     people = [person(m) for m in targeted(calendar_event, members)]
