@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -44,6 +44,7 @@ class Scheduler:
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         """Run at each start, before overdue jobs (features re-plan from the database here)."""
         self._aps: AsyncIOScheduler | None = None
+        self._planned: dict[str, datetime] = {}
         self._replan_pending = False
         self._lock = asyncio.Lock()
         self.fired = 0
@@ -64,6 +65,7 @@ class Scheduler:
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
+            self._planned.clear()
 
     def notify(self, changed: set[str]) -> None:
         """Called after a commit that touched jobs: re-plan soon (coalesced)."""
@@ -82,8 +84,12 @@ class Scheduler:
             later = await Store(session).jobs.next_due()
         for job in jobs:
             run_at = max(job.due_at, now)
+            aps_id = f"job-{job.id}"
+            if self._planned.get(aps_id) == job.due_at and self._aps.get_job(aps_id):
+                continue
+            self._planned[aps_id] = job.due_at
             self._aps.add_job(self._fire, "date", run_date=run_at, args=[job.id],
-                              id=f"job-{job.id}", replace_existing=True,
+                              id=aps_id, replace_existing=True,
                               misfire_grace_time=None, coalesce=True)
         wake = now + min(self.horizon, self.poll)
         if later is not None and later > now:
