@@ -7,7 +7,7 @@ so loading the file twice changes nothing.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,3 +78,32 @@ def _text(value: Any, lang: str) -> tuple[str, dict[str, str]]:
         texts = {str(k): str(v) for k, v in value.items() if v}
         return texts.get(lang) or texts.get("fr") or next(iter(texts.values()), ""), texts
     return str(value), {}
+
+
+LIVE_DEMO_UID = "demo-live@cohortbot"
+
+
+async def schedule_live_demo(store: Store, cohort: Cohort, now: datetime, *, title: str,
+                             agenda: str, reminder_in: timedelta) -> CalendarEvent:
+    """An event whose H-1-like reminder falls due ``reminder_in`` from now (``make demo``).
+
+    The same event is moved forward at each launch, so the demo shows one reminder
+    arriving every time without piling up events.
+    """
+    start = (now + reminder_in + timedelta(minutes=1)).replace(microsecond=0)
+    event = await store.calendar.by_uid(cohort.id, LIVE_DEMO_UID)
+    if event is None:
+        event = await store.calendar.add_event(CalendarEvent(
+            cohort_id=cohort.id, uid=LIVE_DEMO_UID, title=title, agenda=agenda, kind="event",
+            timezone=cohort.timezone, all_day=False, starts_at=start,
+            ends_at=start + timedelta(minutes=30), offsets=[1], i18n={},
+            target_kind=TargetKind.COHORT, status=EventStatus.ACTIVE, source="demo",
+            sequence=0, created_at=now, updated_at=now))
+    else:
+        event.starts_at, event.ends_at = start, start + timedelta(minutes=30)
+        event.status = EventStatus.ACTIVE
+        event.sequence += 1
+        event.updated_at = now
+        await store.session.flush()
+    await plan_cohort(store, cohort, now, only=[event.id])
+    return event

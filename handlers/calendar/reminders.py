@@ -131,7 +131,7 @@ async def render_reminder(ctx: Context, calendar_event: CalendarEvent, cohort: C
     shown = view(calendar_event, lang, occurrence=occurrence, target_name=delegation_name)
     people = [person(m) for m in targeted(calendar_event, members)]
     platform = Platform(row.platform)
-    minutes_left = max(0, int((row.occurrence_start - now).total_seconds() // 60))
+    minutes_left = max(0, round((row.occurrence_start - now).total_seconds() / 60))
     text = ctx.catalog.render(
         lang, "calendar/reminder", prefix=ctx.settings.prefix(platform), event=shown,
         tz=cohort.timezone, late=late, minutes_left=minutes_left, people=people[:20],
