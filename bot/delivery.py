@@ -153,12 +153,16 @@ class Delivery:
                 for item in batch:
                     queues.setdefault(item.destination if item else "?", []).append(item)
                 semaphore = asyncio.Semaphore(MAX_PARALLEL_DESTINATIONS)
+                accepted: list[tuple[Outbound, Sent]] = []
 
                 async def run(items: list[Outbound | None]) -> int:
                     async with semaphore:
-                        return await self._deliver_in_order(platform, items)
+                        return await self._deliver_in_order(platform, items, accepted)
 
-                delivered = await asyncio.gather(*(run(q) for q in queues.values()))
+                try:
+                    delivered = await asyncio.gather(*(run(q) for q in queues.values()))
+                finally:
+                    await self._mark_sent(accepted)
                 if sum(delivered) == 0:
                     return 0.5
 
@@ -179,7 +183,30 @@ class Delivery:
                         private_to=row.private_to, hints=dict(row.hints or {}),
                         edit_message_id=edit_id, created_at=row.created_at)
 
-    async def _deliver_in_order(self, platform: Platform, items: list[Outbound | None]) -> int:
+    async def _mark_sent(self, accepted: list[tuple[Outbound, Sent]]) -> None:
+        """Record a pass's sent messages in one transaction, then tell the listeners.
+
+        One commit per pass instead of one per message keeps a burst (500 reminders at
+        the same minute) from queueing on SQLite's write lock. A crash before this
+        commit re-sends the pass's messages at restart under the same keys, which the
+        senders' idempotency absorbs — the same promise as before, for a whole pass.
+        """
+        if not accepted:
+            return
+        async with self.db.session() as session:
+            await Store(session).outbox.mark_sent_many(
+                [(item.outbox_id, sent.message_id,
+                  sent.room_id if item.direct_user and sent.room_id else None)
+                 for item, sent in accepted], self.clock.now())
+        for item, sent in accepted:
+            for listener in self.listeners:
+                try:
+                    await listener(item, sent)
+                except Exception:
+                    log.exception("delivery listener failed", extra={"outbox_key": item.key})
+
+    async def _deliver_in_order(self, platform: Platform, items: list[Outbound | None],
+                                accepted: list[tuple[Outbound, Sent]]) -> int:
         sender = self.senders[platform]
         done = 0
         for item in items:
@@ -203,16 +230,8 @@ class Delivery:
                                                       "platform": str(platform)})
                 await self._retry(item, repr(error), None)
                 return done
-            async with self.db.session() as session:
-                await Store(session).outbox.mark_sent(
-                    item.outbox_id, sent.message_id, self.clock.now(),
-                    destination=sent.room_id if item.direct_user and sent.room_id else None)
+            accepted.append((item, sent))
             done += 1
-            for listener in self.listeners:
-                try:
-                    await listener(item, sent)
-                except Exception:
-                    log.exception("delivery listener failed", extra={"outbox_key": item.key})
         return done
 
     async def _retry(self, item: Outbound, error: str, retry_after: float | None) -> None:

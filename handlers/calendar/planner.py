@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.calendar.model import offsets_for, series_of
 from handlers.calendar.recurrence import due_at, expand, reminder_anchor
-from storage.models import Cohort, LinkedRoom
+from storage.models import Cohort, JobStatus, LinkedRoom
 from storage.models_calendar import (
     CalendarEvent,
     CalendarSettings,
@@ -174,16 +174,23 @@ async def schedule_timers(store: Store, stats: PlanStats, now: datetime) -> None
     """One durable timer per due instant; overdue reminders get one timer due now."""
     future = sorted(d for d in stats.due_times if d > now)
     statuses = await store.calendar.job_states([remind_key(d) for d in future])
+    new: list[dict[str, object]] = []
     for due in future:
         key = remind_key(due)
         state = statuses.get(key)
-        if state is None or state == "cancelled":
+        if state is None:
+            new.append({"key": key, "name": REMIND_TIMER, "due_at": due, "payload": {},
+                        "status": JobStatus.PENDING, "attempts": 0, "last_error": None,
+                        "created_at": now, "done_at": None})
+            stats.timers += 1
+        elif state == "cancelled":
             await store.jobs.schedule(key=key, name=REMIND_TIMER, due_at=due, now=now)
             stats.timers += 1
         elif state != "pending":
             await store.jobs.schedule(key=f"{key}:{now.isoformat()}", name=REMIND_TIMER,
                                       due_at=due, now=now)
             stats.timers += 1
+    await store.calendar.add_timers(new)
     if stats.overdue:
         await store.jobs.schedule(key=f"{REMIND_KEY}catch-up:{now.isoformat()}",
                                   name=REMIND_TIMER, due_at=now, now=now)

@@ -49,54 +49,64 @@ OUTBOX_PREFIX = "reminder:"
 
 
 async def on_remind(ctx: Context, event: TimerEvent) -> None:
-    """Send (or skip) every planned reminder due by this timer's instant."""
+    """Send (or skip) every planned reminder due by this timer's instant.
+
+    Decisions are made for the whole batch first, then applied with a few bulk
+    updates whose ``RETURNING`` says which rows this run really claimed: another run
+    racing on the same rows sends nothing twice.
+    """
     now = ctx.now()
     store = ctx.store
     rows = await store.calendar.due(max(now, event.due_at), BATCH)
     if not rows:
         return
-    events: dict[int, CalendarEvent | None] = {}
-    cohorts: dict[int, Cohort | None] = {}
-    members: dict[int, Sequence[Member]] = {}
+    events = await store.calendar.events_by_ids([row.event_id for row in rows])
     settings: dict[int, CalendarSettings | None] = {}
     groups: dict[tuple[int, datetime, str, str], list[Reminder]] = defaultdict(list)
     for row in rows:
         groups[(row.event_id, row.occurrence_start, row.platform, row.room_id)].append(row)
+    skip: dict[str, list[Reminder]] = defaultdict(list)
+    send: list[tuple[Reminder, bool]] = []
     for (event_id, start, _platform, _room), group in groups.items():
-        if event_id not in events:
-            events[event_id] = await store.calendar.event_by_id(event_id)
-        calendar_event = events[event_id]
+        calendar_event = events.get(event_id)
         if calendar_event is None or calendar_event.status is not EventStatus.ACTIVE:
-            for row in group:
-                await store.calendar.skip(row.id, "inactive", now)
+            skip["inactive"] += group
             continue
         tz = ZoneInfo(calendar_event.timezone)
-        if reminder_anchor(start, tz, calendar_event.all_day) <= now:
-            for row in group:
-                if await store.calendar.skip(row.id, "started", now):
-                    log.warning("reminder skipped: the event had already started", extra={
-                        "reminder": row.id, "event": event_id, "due_at": row.due_at.isoformat(),
-                        "occurrence": start.isoformat(), "room": row.room_id})
-            continue
-        if calendar_event.cohort_id not in settings:
-            settings[calendar_event.cohort_id] = await store.calendar.settings(
-                calendar_event.cohort_id)
         anchor = reminder_anchor(start, tz, calendar_event.all_day)
-        closer_due = [o for o in offsets_for(calendar_event, settings[calendar_event.cohort_id])
+        if anchor <= now:
+            skip["started"] += group
+            continue
+        cohort_id = calendar_event.cohort_id
+        if cohort_id not in settings:
+            settings[cohort_id] = await store.calendar.settings(cohort_id)
+        closer_due = [o for o in offsets_for(calendar_event, settings[cohort_id])
                       if due_at(anchor, o, tz) <= now]
         group.sort(key=lambda r: r.offset_minutes)
-        chosen, older = group[0], group[1:]
-        if closer_due and min(closer_due) < chosen.offset_minutes:
-            chosen, older = None, group
-        for row in older:
-            if await store.calendar.skip(row.id, "superseded", now):
-                log.info("reminder superseded by a closer one", extra={
-                    "reminder": row.id, "event": event_id, "offset": row.offset_minutes})
-        if chosen is None:
+        if closer_due and min(closer_due) < group[0].offset_minutes:
+            skip["superseded"] += group
             continue
-        late = now - chosen.due_at > LATE_GRACE
-        if not await store.calendar.claim(chosen.id, now, late):
+        skip["superseded"] += group[1:]
+        send.append((group[0], now - group[0].due_at > LATE_GRACE))
+    for reason, skipped in skip.items():
+        done = await store.calendar.skip_many([r.id for r in skipped], reason, now)
+        for row in skipped:
+            if row.id in done and reason == "started":
+                log.warning("reminder skipped: the event had already started", extra={
+                    "reminder": row.id, "event": row.event_id, "due_at": row.due_at.isoformat(),
+                    "occurrence": row.occurrence_start.isoformat(), "room": row.room_id})
+            elif row.id in done:
+                log.info("reminder skipped", extra={"reminder": row.id, "reason": reason})
+    claimed = await store.calendar.claim_many([r.id for r, late in send if not late], now,
+                                              late=False)
+    claimed |= await store.calendar.claim_many([r.id for r, late in send if late], now,
+                                               late=True)
+    cohorts: dict[int, Cohort | None] = {}
+    members: dict[int, Sequence[Member]] = {}
+    for row, late in send:
+        if row.id not in claimed:
             continue
+        calendar_event = events[row.event_id]
         cohort_id = calendar_event.cohort_id
         if cohort_id not in cohorts:
             cohorts[cohort_id] = await store.cohorts.get(cohort_id)
@@ -104,14 +114,14 @@ async def on_remind(ctx: Context, event: TimerEvent) -> None:
         assert cohort is not None
         if calendar_event.target_kind is not TargetKind.COHORT and cohort_id not in members:
             members[cohort_id] = await store.members.of_cohort(cohort_id)
-        reply = await render_reminder(ctx, calendar_event, cohort, chosen, now=now, late=late,
+        reply = await render_reminder(ctx, calendar_event, cohort, row, now=now, late=late,
                                       members=members.get(cohort_id, ()))
-        ctx.send(RoomRef(Platform(chosen.platform), chosen.room_id), reply,
-                 key=f"{OUTBOX_PREFIX}{chosen.id}")
+        ctx.send(RoomRef(Platform(row.platform), row.room_id), reply,
+                 key=f"{OUTBOX_PREFIX}{row.id}")
         if late:
             log.warning("late reminder sent", extra={
-                "reminder": chosen.id, "event": event_id, "due_at": chosen.due_at.isoformat(),
-                "late_seconds": int((now - chosen.due_at).total_seconds())})
+                "reminder": row.id, "event": row.event_id, "due_at": row.due_at.isoformat(),
+                "late_seconds": int((now - row.due_at).total_seconds())})
     if len(rows) >= BATCH:
         await ctx.schedule(f"{REMIND_KEY}catch-up:{now.isoformat()}:more", event.name, now)
 

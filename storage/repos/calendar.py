@@ -58,6 +58,15 @@ class CalendarRepo:
             select(CalendarEvent).where(CalendarEvent.id == event_id)
             .options(selectinload(CalendarEvent.exceptions)))
 
+    async def events_by_ids(self, ids: Sequence[int]) -> dict[int, CalendarEvent]:
+        found: dict[int, CalendarEvent] = {}
+        for chunk in _chunks(sorted(set(ids)), 500):
+            rows = (await self.session.scalars(
+                select(CalendarEvent).where(CalendarEvent.id.in_(chunk))
+                .options(selectinload(CalendarEvent.exceptions)))).all()
+            found.update({e.id: e for e in rows})
+        return found
+
     async def by_uid(self, cohort_id: int, uid: str) -> CalendarEvent | None:
         return await self.session.scalar(
             select(CalendarEvent).where(CalendarEvent.cohort_id == cohort_id,
@@ -157,31 +166,41 @@ class CalendarRepo:
         return found
 
     async def add_planned(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert planned reminders, ignoring any that already exist (unique key)."""
+        """Insert planned reminders, ignoring any that already exist (the unique key settles
+        a concurrent planning pass); returns how many were offered."""
         if not rows:
             return 0
+        statement = self._insert(Reminder).on_conflict_do_nothing(
+            index_elements=["event_id", "occurrence_start", "offset_minutes", "platform",
+                            "room_id"])
+        for chunk in _chunks(list(rows), 2000):
+            await self.session.execute(statement, chunk)
+        return len(rows)
+
+    def _insert(self, table: Any) -> Any:
+        """INSERT with ``ON CONFLICT DO NOTHING`` support, for SQLite and PostgreSQL."""
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        added = 0
-        for chunk in _chunks(list(rows), 500):
-            statement = insert(Reminder).values(chunk).on_conflict_do_nothing(
-                index_elements=["event_id", "occurrence_start", "offset_minutes", "platform",
-                                "room_id"])
-            result = await self.session.execute(statement)
-            added += int(result.rowcount or 0)
-        return added
+        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+    async def add_timers(self, timers: Sequence[dict[str, Any]]) -> None:
+        """Create durable timers whose keys do not exist yet (a bulk ``JobRepo.schedule``)."""
+        if not timers:
+            return
+        statement = self._insert(ScheduledJob).on_conflict_do_nothing(index_elements=["key"])
+        for chunk in _chunks(list(timers), 2000):
+            await self.session.execute(statement, chunk)
 
     async def replan(self, ids: Sequence[int], due: dict[int, datetime]) -> None:
         """Put cancelled-but-wanted-again reminders back to planned, with their due time."""
         for reminder_id in ids:
-            await self.session.execute(update(Reminder).where(
+            await self.session.execute(_update(Reminder).where(
                 Reminder.id == reminder_id, Reminder.status.in_(OPEN_STATUSES))
                 .values(status=ReminderStatus.PLANNED, reason=None, due_at=due[reminder_id]))
 
     async def cancel(self, ids: Sequence[int], reason: str) -> int:
         count = 0
         for chunk in _chunks(list(ids), 500):
-            result = await self.session.execute(update(Reminder).where(
+            result = await self.session.execute(_update(Reminder).where(
                 Reminder.id.in_(chunk), Reminder.status == ReminderStatus.PLANNED)
                 .values(status=ReminderStatus.CANCELLED, reason=reason))
             count += int(result.rowcount or 0)
@@ -195,19 +214,43 @@ class CalendarRepo:
 
     async def claim(self, reminder_id: int, now: datetime, late: bool) -> bool:
         """planned → queued; False when another run claimed it first (then send nothing)."""
-        result = await self.session.execute(update(Reminder).where(
+        result = await self.session.execute(_update(Reminder).where(
             Reminder.id == reminder_id, Reminder.status == ReminderStatus.PLANNED)
             .values(status=ReminderStatus.QUEUED, claimed_at=now, late=late))
         return bool(result.rowcount)
 
+    async def claim_many(self, ids: Sequence[int], now: datetime, *, late: bool) -> set[int]:
+        """planned → queued for several reminders; returns the ids this call claimed."""
+        claimed: set[int] = set()
+        for chunk in _chunks(list(ids), 500):
+            result = await self.session.execute(
+                _update(Reminder)
+                .where(Reminder.id.in_(chunk), Reminder.status == ReminderStatus.PLANNED)
+                .values(status=ReminderStatus.QUEUED, claimed_at=now, late=late)
+                .returning(Reminder.id))
+            claimed.update(result.scalars().all())
+        return claimed
+
+    async def skip_many(self, ids: Sequence[int], reason: str, now: datetime) -> set[int]:
+        """planned → skipped for several reminders; returns the ids this call skipped."""
+        skipped: set[int] = set()
+        for chunk in _chunks(list(ids), 500):
+            result = await self.session.execute(
+                _update(Reminder)
+                .where(Reminder.id.in_(chunk), Reminder.status == ReminderStatus.PLANNED)
+                .values(status=ReminderStatus.SKIPPED, reason=reason, claimed_at=now)
+                .returning(Reminder.id))
+            skipped.update(result.scalars().all())
+        return skipped
+
     async def skip(self, reminder_id: int, reason: str, now: datetime) -> bool:
-        result = await self.session.execute(update(Reminder).where(
+        result = await self.session.execute(_update(Reminder).where(
             Reminder.id == reminder_id, Reminder.status == ReminderStatus.PLANNED)
             .values(status=ReminderStatus.SKIPPED, reason=reason, claimed_at=now))
         return bool(result.rowcount)
 
     async def mark_sent(self, reminder_id: int, now: datetime, message_id: str | None) -> None:
-        await self.session.execute(update(Reminder).where(
+        await self.session.execute(_update(Reminder).where(
             Reminder.id == reminder_id, Reminder.status == ReminderStatus.QUEUED)
             .values(status=ReminderStatus.SENT, sent_at=now, message_id=message_id))
 
@@ -229,7 +272,7 @@ class CalendarRepo:
             .where(Reminder.status == ReminderStatus.QUEUED,
                    OutboxMessage.status == OutboxStatus.SENT))).all()
         for reminder_id, sent_at, message_id in rows:
-            await self.session.execute(update(Reminder).where(Reminder.id == reminder_id)
+            await self.session.execute(_update(Reminder).where(Reminder.id == reminder_id)
                                        .values(status=ReminderStatus.SENT, sent_at=sent_at,
                                                message_id=message_id))
         return len(rows)
@@ -294,17 +337,22 @@ class CalendarRepo:
             CalendarImport.status == ImportStatus.FETCHED).order_by(CalendarImport.id))).all()
 
     async def fetched(self, import_id: int, content: bytes | None, error: str | None) -> None:
-        await self.session.execute(update(CalendarImport).where(
+        await self.session.execute(_update(CalendarImport).where(
             CalendarImport.id == import_id, CalendarImport.status == ImportStatus.FETCHING)
             .values(status=ImportStatus.FETCHED, content=content, error=error))
 
     async def finish_import(self, import_id: int, now: datetime, failed: bool) -> bool:
         """fetched → done/failed, once; the content is dropped (it is in the events now)."""
-        result = await self.session.execute(update(CalendarImport).where(
+        result = await self.session.execute(_update(CalendarImport).where(
             CalendarImport.id == import_id, CalendarImport.status == ImportStatus.FETCHED)
             .values(status=ImportStatus.FAILED if failed else ImportStatus.DONE, done_at=now,
                     content=None))
         return bool(result.rowcount)
+
+
+def _update(model: Any) -> Any:
+    """An UPDATE that does not scan the session's objects (bulk statements on big batches)."""
+    return update(model).execution_options(synchronize_session=False)
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
