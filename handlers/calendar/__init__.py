@@ -67,6 +67,7 @@ async def on_import(ctx: Context, event: TimerEvent) -> None:
                                       source=url)
     ctx.send(RoomRef(platform, str(reply_to.get("room", "console"))), Reply(text),
              key=f"calendar-import:{row.id}", thread_id=reply_to.get("thread"))
+    row.reply_to = {}
 
 
 def register(router: Router) -> None:

@@ -218,6 +218,7 @@ async def _described(ctx: Context, template: str, event: CalendarEvent, stats: P
     nexts = next_occurrences(series_of(event), ctx.now(), 3) if event.rrule else []
     rooms = await ctx.store.rooms.of_cohort(ctx.cohort.id)
     return ctx.reply(template, event=view(event, ctx.lang, settings=settings,
+                                          occurrence=nexts[0] if nexts else None,
                                           target_name=await target_name(ctx.store, event)),
                      nexts=nexts, planned=(stats.added + stats.revived) if stats else 0,
                      rooms=len(rooms), tz=ctx.tz.key, **extra)
@@ -427,10 +428,11 @@ async def show(ctx: Context, args: Args) -> Reply:
                                             reminder.offset_minutes for p in planned):
             planned.append(reminder)
     settings = await ctx.store.calendar.settings(ctx.cohort.id)
-    return ctx.reply("calendar/event", event=view(event, ctx.lang, settings=settings,
-                                                  target_name=await target_name(ctx.store,
-                                                                                event)),
-                     nexts=next_occurrences(series_of(event), now, 5), tz=ctx.tz.key,
+    nexts = next_occurrences(series_of(event), now, 5)
+    shown = view(event, ctx.lang, settings=settings,
+                 occurrence=nexts[0] if event.rrule and nexts else None,
+                 target_name=await target_name(ctx.store, event))
+    return ctx.reply("calendar/event", event=shown, nexts=nexts, tz=ctx.tz.key,
                      reminders=planned[:6], more_reminders=max(0, len(planned) - 6),
                      cancelled=[x for x in event.exceptions
                                 if x.kind is ExceptionKind.CANCELLED and x.original_start > now],
@@ -479,6 +481,10 @@ async def permanence(ctx: Context, args: Args) -> Reply:
         i18n={}, target_kind=TargetKind.COHORT, created_by=_member_id(ctx), created_at=now,
         updated_at=now)
     await _apply_details(ctx, event, args)
+    for other in await ctx.store.calendar.events(ctx.cohort.id, (EventStatus.ACTIVE,
+                                                                 EventStatus.PAUSED)):
+        if other.kind == "permanence":
+            raise UserFacingError("calendar/permanence_exists", number=other.id)
     try:
         await ctx.store.calendar.add_event(event)
     except AlreadyExists:
