@@ -7,7 +7,7 @@ DEMO_DIR ?= demo
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: demo test install system-deps bench bench-matrix lint clean
+.PHONY: demo test install system-deps bench bench-matrix bench-reminders lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ demo: install
 
 bench: install system-deps
 	$(PY) bench/commands.py
+	$(MAKE) bench-reminders
+
+bench-reminders: install system-deps
+	$(PY) bench/reminders.py
+	$(PY) bench/reminders.py --postgres
 
 ## Matrix round trips: raw client→client, a minimal nio echo bot, and cohortbot (1 and 8 users).
 bench-matrix: install

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.calendar import wire_calendar
 from bot.config import Config
 from bot.delivery import Delivery
 from bot.metrics import PrometheusMetrics
@@ -51,6 +52,8 @@ class App:
         await self.delivery.stop()
         for part in reversed(self.runtime):
             await part.stop()
+        if self.services.calendar is not None:
+            await self.services.calendar.close()
         await self.db.dispose()
 
 
@@ -82,6 +85,8 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     scheduler = Scheduler(db, dispatcher, clock)
     services.on_change = scheduler.notify
     web_server = WebServer(config.http.host, config.http.port)
+    wire_calendar(db=db, dispatcher=dispatcher, clock=clock, scheduler=scheduler,
+                  delivery=delivery, web_server=web_server, services=services)
 
     async def database_ready() -> tuple[bool, str]:
         from sqlalchemy import text

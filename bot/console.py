@@ -84,14 +84,22 @@ def strip_prefix(line: str) -> tuple[bool, str]:
 
 
 async def run_console(app: App, as_name: str | None, *, stdin: TextIO | None = None,
-                      stdout: TextIO | None = None, interactive: bool | None = None) -> None:
-    """Read commands until end of input (or ``quitter``), printing each reply."""
+                      stdout: TextIO | None = None, interactive: bool | None = None,
+                      start_runtime: bool = False) -> None:
+    """Read commands until end of input (or ``quitter``), printing each reply.
+
+    With ``start_runtime`` the delivery workers and the scheduler run meanwhile, so
+    reminders and other timed messages show up in the terminal as they fall due.
+    """
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() if interactive is None else interactive
     user_id, display = await identify(app, as_name)
     sender = ConsoleSender(stdout)
     app.delivery.add_sender(sender)
+    if start_runtime:
+        app.delivery.start()
+        await app.scheduler.start()
     origin = Origin(user=UserRef(Platform.CONSOLE, user_id), room=CONSOLE_ROOM,
                     user_display_name=display)
     if interactive:

@@ -8,6 +8,8 @@ how to talk to it from a Matrix client or another terminal, and opens the consol
 as the cohort's coordinator. Leaving the console stops everything.
 
 ``--no-matrix`` keeps the console only (no homeserver).
+The scheduler runs meanwhile: a demo event's reminder shows up in the terminal
+(and the Matrix room) a minute later.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ import dataclasses
 import json
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import logs
 from bot.config import Config, load
+
+if TYPE_CHECKING:
+    from bot.bootstrap import App
 
 DEMO_COORDINATOR = "Camille Martin"
 BOT_LOCALPART = "cohortbot"
@@ -35,6 +41,8 @@ DEMO_PEOPLE = {
 Barre-des-Cévennes delegation."""
 ROOM_NAME = "Cohorte Occitanie"
 READY_TIMEOUT_S = 60.0
+DEMO_COHORT = "occitanie"
+DEMO_REMINDER_IN = timedelta(minutes=1)
 
 
 def write_config(directory: Path) -> Path:
@@ -180,7 +188,8 @@ def instructions(accounts: dict[str, Any], directory: Path) -> str:
     return "\n".join(lines)
 
 
-async def main_async(directory: Path, as_name: str, *, matrix: bool = True) -> int:
+async def main_async(directory: Path, as_name: str, *, matrix: bool = True,
+                     reminder_in: timedelta = DEMO_REMINDER_IN) -> int:
     from bot.bootstrap import bootstrap
     from bot.cli import DEMO_FILE
     from bot.console import run_console
@@ -213,12 +222,40 @@ async def main_async(directory: Path, as_name: str, *, matrix: bool = True) -> i
             print(instructions(accounts, directory))
         print(f"Données : {folder} (SQLite). Vous êtes {as_name}, coordinatrice.\n"
               "Le bot est prêt.\n", flush=True)
-        await run_console(app, as_name)
+        print(await live_reminder(app, reminder_in) + "\n", flush=True)
+        await run_console(app, as_name, start_runtime=True)
     finally:
         await app.close()
         if synapse is not None:
             await synapse.stop()
     return 0
+
+
+async def live_reminder(app: App, reminder_in: timedelta) -> str:
+    """Link the console to the demo cohort and plan a reminder due ``reminder_in`` from now."""
+    from bot.console import CONSOLE_ROOM
+    from handlers.calendar.demo import schedule_live_demo
+    from handlers.calendar.model import view
+    from messages.render.plain import to_plain
+    from storage.uow import Store
+
+    now = app.clock.now()
+    async with app.db.session() as session:
+        store = Store(session)
+        cohort = await store.cohorts.by_slug(DEMO_COHORT)
+        if cohort is None:
+            raise SystemExit(f"the demo cohort {DEMO_COHORT!r} is missing")
+        if not await store.rooms.is_linked(CONSOLE_ROOM.platform, CONSOLE_ROOM.room_id):
+            await store.rooms.link(CONSOLE_ROOM.platform, CONSOLE_ROOM.room_id, cohort.id, now,
+                                   None)
+        lang = cohort.language
+        event = await schedule_live_demo(
+            store, cohort, now, title=app.catalog.render(lang, "calendar/demo_title"),
+            agenda=app.catalog.render(lang, "calendar/demo_agenda"), reminder_in=reminder_in)
+        text = app.catalog.render(lang, "calendar/demo_announce", event=view(event, lang),
+                                  due=event.starts_at - timedelta(minutes=1),
+                                  tz=cohort.timezone, prefix="")
+    return to_plain(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,10 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as", dest="as_name", default=DEMO_COORDINATOR)
     parser.add_argument("--no-matrix", action="store_true",
                         help="the console only, without the local Matrix homeserver")
+    parser.add_argument("--reminder-in", type=float, default=DEMO_REMINDER_IN.total_seconds(),
+                        metavar="SECONDS", help="when the demo reminder shows up (default 60)")
     args = parser.parse_args(argv)
     try:
         return asyncio.run(main_async(args.dir.resolve(), args.as_name,
-                                      matrix=not args.no_matrix))
+                                      matrix=not args.no_matrix,
+                                      reminder_in=timedelta(seconds=args.reminder_in)))
     except KeyboardInterrupt:
         return 130
 

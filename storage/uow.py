@@ -13,6 +13,7 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
+from storage.repos.calendar import CalendarRepo
 from storage.repos.cohorts import (
     CohortRepo,
     DelegationRepo,
@@ -89,6 +90,10 @@ class Store:
     @cached_property
     def matrix(self) -> MatrixStateRepo:
         return MatrixStateRepo(self.session)
+
+    @cached_property
+    def calendar(self) -> CalendarRepo:
+        return CalendarRepo(self.session)
 
 
 @asynccontextmanager

@@ -73,6 +73,8 @@ class Services:
     parts (the scheduler) can re-plan."""
     metrics: Metrics = field(default_factory=NullMetrics)
     """Counters and histograms for ``/metrics``."""
+    calendar: Any = None
+    """The calendar's runtime parts (``bot.calendar.CalendarRuntime``): URL fetches, feed."""
 
 
 @dataclass(slots=True)
