@@ -21,6 +21,7 @@ from storage.repos.cohorts import (
     RoomRepo,
 )
 from storage.repos.jobs import JobRepo
+from storage.repos.notes import ConversationRepo, NoteRepo
 from storage.repos.privacy import PrivacyRepo
 from storage.repos.runtime import (
     AuditRepo,
@@ -84,6 +85,14 @@ class Store:
     @cached_property
     def jobs(self) -> JobRepo:
         return JobRepo(self.session)
+
+    @cached_property
+    def notes(self) -> NoteRepo:
+        return NoteRepo(self.session)
+
+    @cached_property
+    def note_conversations(self) -> ConversationRepo:
+        return ConversationRepo(self.session)
 
 
 @asynccontextmanager

@@ -70,6 +70,8 @@ class Services:
     on_change: Any = None
     """Called after commit with the names of what changed (e.g. ``"calendar"``) so runtime
     parts (the scheduler) can re-plan."""
+    notes: Any = None
+    """The notes feature's questionnaires and reminder policy (``handlers.notes.service``)."""
 
 
 @dataclass(slots=True)
