@@ -101,7 +101,8 @@ async def run_console(app: App, as_name: str | None, *, stdin: TextIO | None = N
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() if interactive is None else interactive
     user_id, display = await identify(app, as_name)
-    sender = ConsoleSender(stdout, files_dir=app.settings.data_dir / "exports")
+    sender = ConsoleSender(stdout, names=lambda user: display if user == user_id else user,
+                           files_dir=app.settings.data_dir / "exports")
     app.delivery.add_sender(sender)
     origin = Origin(user=UserRef(Platform.CONSOLE, user_id), room=CONSOLE_ROOM,
                     user_display_name=display)

@@ -323,7 +323,7 @@ async def edit(turn: Turn) -> State:
     target = turn.questionnaire.by_number(turn.number) if turn.number else None
     if target is None:
         turn.say("notes/bad_question_number", number=turn.number, total=total)
-        return await _stay(turn)
+        return turn.conv.state
     if not await keep_buffer(turn):
         return State.COLLECTING
     turn.conv.skipped = [s for s in (turn.conv.skipped or ()) if s != target.id]
@@ -389,13 +389,6 @@ async def review_hint(turn: Turn) -> State:
 async def paused_hint(turn: Turn) -> State:
     turn.say("notes/paused_hint", title=turn.title)
     return State.PAUSED
-
-
-async def _stay(turn: Turn) -> State:
-    question = turn.question
-    if question is not None and turn.conv.state in (State.ASKING, State.COLLECTING):
-        return await ask(turn, question, resumed=True)
-    return turn.conv.state
 
 
 _ANYWHERE: dict[Intent, Step] = {Intent.STATUS: status, Intent.SHOW: show, Intent.HELP: help_}
@@ -556,8 +549,9 @@ async def remind(ctx: Context, event: TimerEvent) -> None:
         return
     member = await ctx.store.members.get(conv.member_id) if conv.member_id else None
     if member is not None:
-        if member.erased_at is not None or member.delegation_id != turn.delegation.id and \
-                not await _coordinates(ctx, member.id, turn.note.cohort_id):
+        outside = member.delegation_id != turn.delegation.id and \
+            not await _coordinates(ctx, member.id, turn.note.cohort_id)
+        if member.erased_at is not None or outside:
             return
         if member.language:
             ctx.lang = member.language
