@@ -102,7 +102,7 @@ def read_intent(message: str) -> tuple[Intent, str, int | None]:
     match = _EDIT.match(folded)
     if match:
         return Intent.EDIT, message, int(match.group(1))
-    folded = folded.rstrip(".?") if folded not in WORDS else folded
+    folded = folded.rstrip(".? ") if folded not in WORDS else folded
     if folded in WORDS:
         return WORDS[folded], message, None
     return Intent.TEXT, message, None
