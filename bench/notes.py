@@ -204,7 +204,7 @@ async def bench(people: int, steps: int, db: str) -> dict[str, Any]:
 
         lost, doubles, unfinished = 0, 0, 0
         async with app.db.session() as session:
-            for user_id, territory, qid, _, expected in plans:
+            for user_id, _territory, _note, _, expected in plans:
                 rows = dict((await session.execute(
                     select(NoteAnswer.question_id, NoteAnswer.value).join(PilotNote)
                     .join(NoteConversation, NoteConversation.note_id == PilotNote.id)
