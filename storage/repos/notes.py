@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -262,9 +262,3 @@ class ConversationRepo:
         if open_only:
             query = query.where(NoteConversation.state.in_(OPEN_STATES))
         return (await self.session.scalars(query)).all()
-
-    async def forget_account(self, platform: str, user_id: str) -> int:
-        """Drop an account's conversations (erasure); the answers stay with the note."""
-        result = await self.session.execute(delete(NoteConversation).where(
-            NoteConversation.platform == platform, NoteConversation.user_id == user_id))
-        return int(result.rowcount or 0)

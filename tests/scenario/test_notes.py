@@ -406,3 +406,20 @@ async def test_help_lists_the_note_commands_and_the_dashboard_for_coordinators(a
     assert "fiche_projet" in listing and "Fiche projet pilote" in listing
     text = await lea.say("note commencer faisabilté")
     assert "Je ne connais pas la note" in text and "faisabilite" in text
+
+
+async def test_erasure_forgets_the_conversation_and_keeps_the_delegations_answers(app: App
+                                                                                   ) -> None:
+    await load_demo(app)
+    lea = await member(app, "Léa Fournier")
+    await lea.dm().say("note commencer intention")
+    await lea.dm().message("Notre projet.\nfin")
+    code = (await lea.say("moi effacer")).split("moi effacer ")[-1].strip()
+    assert "effacées" in await lea.say(f"moi effacer {code}")
+    async with app.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(NoteConversation)) == 0
+    assert await stored_answers(app, GRUISSAN, "intention") == {"nature_projet": "Notre projet."}
+    camille = await member(app, "Camille Martin", Platform.SLACK)
+    await camille.say("note voir intention Gruissan")
+    shown = (await dm_texts(app, camille))[-1]
+    assert "Notre projet." in shown and "Léa" not in shown and "Membre effacé" in shown
