@@ -251,8 +251,10 @@ async def answer(turn: Turn) -> State:
         return await forward(turn, None)
     if question.type.multi_message:
         return await collect(turn)
+    content, _ = split_closing(turn.text)
     try:
-        value = parse_single(question, turn.text, turn.ctx.now().astimezone(turn.ctx.tz).date())
+        value = parse_single(question, content or turn.text,
+                             turn.ctx.now().astimezone(turn.ctx.tz).date())
     except InvalidAnswer as error:
         turn.say("notes/invalid", q=question, problem=error.problem, details=error.details,
                  choices=[text(c.label, turn.ctx.lang) for c in question.choices],
@@ -556,11 +558,12 @@ async def remind(ctx: Context, event: TimerEvent) -> None:
         if member.language:
             ctx.lang = member.language
     done = completion(turn.questionnaire, set(turn.answered))
-    question = turn.question
-    ctx.send(UserRef(Platform(conv.platform), conv.user_id),
-             ctx.reply("notes/reminder", title=turn.title, completion=done, q=question,
-                       paused=conv.state is State.PAUSED, days=rules.reminder_days,
-                       territory=turn.delegation.territory),
+    platform = Platform(conv.platform)
+    text_ = ctx.texts("notes/reminder", prefix=ctx.settings.prefix(platform), title=turn.title,
+                      completion=done, q=turn.question, paused=conv.state is State.PAUSED,
+                      current=conv.current_for is not None, note=turn.questionnaire.id,
+                      territory=turn.delegation.territory)
+    ctx.send(UserRef(platform, conv.user_id), Reply(text_),
              key=f"notes:reminder:{conv.id}:{conv.remind_epoch - 1}")
     conv.reminders_sent += 1
     if conv.reminders_sent < rules.max_reminders:

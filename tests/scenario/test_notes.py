@@ -423,3 +423,23 @@ async def test_erasure_forgets_the_conversation_and_keeps_the_delegations_answer
     await camille.say("note voir intention Gruissan")
     shown = (await dm_texts(app, camille))[-1]
     assert "Notre projet." in shown and "Léa" not in shown and "Membre effacé" in shown
+
+
+async def test_a_note_put_aside_for_another_is_reminded_with_the_command_to_resume_it(
+        app: App, clock: FakeClock) -> None:
+    await load_demo(app)
+    lea = await member(app, "Léa Fournier")
+    await lea.dm().say("note commencer cadrage")
+    await lea.dm().message("- Services techniques")
+    await lea.dm().say("note commencer intention")
+    await lea.dm().message("Aude\nfin")
+    clock.advance(days=7, minutes=1)
+    await app.scheduler.run_due()
+    reminders = [t for t in await dm_texts(app, lea) if "Petit rappel" in t]
+    assert len(reminders) == 2
+    cadrage = next(t for t in reminders if "Note de cadrage" in t)
+    assert "!cohorte note reprendre cadrage" in cadrage
+    intention = next(t for t in reminders if "Note d'intention" in t)
+    assert "question 2 : répondez ici" in intention
+    text = await lea.dm().say("note reprendre cadrage")
+    assert "1 message gardé" in text
