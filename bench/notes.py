@@ -5,7 +5,9 @@ bot's answer before sending the next message (start, a few ``statut``/``voir``, 
 every answer, long ones over two messages). Measured per step: the time
 ``Dispatcher.handle`` takes (one transaction: state, answer, history, reminder, outbox).
 The baseline, measured in the same run and with the same concurrency, is the same
-number of bare dispatcher round trips of ``aide``. At the end every stored answer is
+number of bare dispatcher round trips of ``aide``. The delivery worker runs all along
+(a sender that accepts at once), and the outbox is drained between phases so that
+one phase's backlog does not slow the next. At the end every stored answer is
 checked against what was sent: answers lost must be 0, doubles 0.
 
 Before the concurrent phase, five other people fill one note each, one after the
@@ -199,7 +201,9 @@ async def bench(people: int, steps: int, db: str) -> dict[str, Any]:
             solo_base += await baseline(people + solo_people - 1)
         solo_base_wall = time.perf_counter() - solo_start
 
+        await app.delivery.flush(PLATFORM)
         base, base_wall = await run_people(people, baseline)
+        await app.delivery.flush(PLATFORM)
         notes, notes_wall = await run_people(people, converse)
 
         lost, doubles, unfinished = 0, 0, 0
