@@ -67,6 +67,24 @@ def settings_from(config: Config) -> Settings:
     )
 
 
+def notes_policy(config: Config, settings: Settings) -> Any:
+    """The questionnaires, checked now: a wrong file stops start-up with one line."""
+    from pathlib import Path
+
+    from bot.config import ConfigError
+    from handlers.notes.questionnaires import QuestionnaireError, load_questionnaires
+    from handlers.notes.service import NotesPolicy
+
+    directory = Path(config.notes.questionnaires_dir) if config.notes.questionnaires_dir \
+        else settings.content_dir / "questionnaires"
+    try:
+        questionnaires = load_questionnaires(directory)
+    except QuestionnaireError as error:
+        raise ConfigError("notes.questionnaires_dir", str(error)) from None
+    return NotesPolicy(questionnaires, reminder_days=config.notes.reminder_days,
+                       max_reminders=config.notes.max_reminders)
+
+
 async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool = True,
                     router: Router | None = None) -> App:
     """Build the application. Migrations are applied first unless ``migrate`` is False."""
@@ -80,6 +98,7 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     metrics = PrometheusMetrics()
     services = Services(metrics=metrics)
     delivery = Delivery(db, clock, metrics)
+    services.notes = notes_policy(config, settings)
     dispatcher = Dispatcher(db=db, router=router, catalog=catalog, clock=clock,
                             settings=settings, services=services, notify=delivery.notify)
     scheduler = Scheduler(db, dispatcher, clock)

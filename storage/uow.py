@@ -23,6 +23,7 @@ from storage.repos.cohorts import (
 )
 from storage.repos.jobs import JobRepo
 from storage.repos.matrix import MatrixStateRepo
+from storage.repos.notes import ConversationRepo, NoteRepo
 from storage.repos.privacy import PrivacyRepo
 from storage.repos.runtime import (
     AuditRepo,
@@ -94,6 +95,14 @@ class Store:
     @cached_property
     def calendar(self) -> CalendarRepo:
         return CalendarRepo(self.session)
+
+    @cached_property
+    def notes(self) -> NoteRepo:
+        return NoteRepo(self.session)
+
+    @cached_property
+    def note_conversations(self) -> ConversationRepo:
+        return ConversationRepo(self.session)
 
 
 @asynccontextmanager

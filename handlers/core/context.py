@@ -75,6 +75,8 @@ class Services:
     """Counters and histograms for ``/metrics``."""
     calendar: Any = None
     """The calendar's runtime parts (``bot.calendar.CalendarRuntime``): URL fetches, feed."""
+    notes: Any = None
+    """The notes feature's questionnaires and reminder policy (``handlers.notes.service``)."""
 
 
 @dataclass(slots=True)
