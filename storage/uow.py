@@ -21,6 +21,7 @@ from storage.repos.cohorts import (
     RoomRepo,
 )
 from storage.repos.jobs import JobRepo
+from storage.repos.polls import CampaignRepo, PollRepo
 from storage.repos.privacy import PrivacyRepo
 from storage.repos.runtime import (
     AuditRepo,
@@ -84,6 +85,14 @@ class Store:
     @cached_property
     def jobs(self) -> JobRepo:
         return JobRepo(self.session)
+
+    @cached_property
+    def polls(self) -> PollRepo:
+        return PollRepo(self.session)
+
+    @cached_property
+    def campaigns(self) -> CampaignRepo:
+        return CampaignRepo(self.session)
 
 
 @asynccontextmanager
