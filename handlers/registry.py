@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from handlers import help as help_
-from handlers import me
+from handlers import me, polls
 from handlers.admin import cohorts, delegations, members
 from handlers.core.commands import Router
 
@@ -15,6 +15,7 @@ FEATURES: tuple[ModuleType, ...] = (
     delegations,  # delegation ajouter|lister|renommer
     members,      # membre ajouter|lister|modifier|retirer|lier
     me,           # moi, moi langue|lier|effacer
+    polls,        # sondage creer|voter|resultats|…, campagne charger|envoyer|suivi|afaire|…
 )
 
 

@@ -70,6 +70,8 @@ class Services:
     on_change: Any = None
     """Called after commit with the names of what changed (e.g. ``"calendar"``) so runtime
     parts (the scheduler) can re-plan."""
+    votes: Any = None
+    """The polls' batched vote writer (``handlers.polls.writer.VoteWriter``)."""
 
 
 @dataclass(slots=True)

@@ -230,6 +230,15 @@ class PollRepo:
                                           .where(Cohort.id.in_(list(set(cohort_ids)))))
         return {r[0]: (r[1], r[2]) for r in rows.all()}
 
+    async def handled_events(self, events: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (platform, event id) were handled already."""
+        if not events:
+            return set()
+        rows = await self.session.execute(select(
+            ProcessedEvent.platform, ProcessedEvent.event_id).where(
+            tuple_(ProcessedEvent.platform, ProcessedEvent.event_id).in_(list(events))))
+        return {(r[0], r[1]) for r in rows.all()}
+
     async def claim_events(self, events: Sequence[tuple[str, str]], now: datetime
                            ) -> set[tuple[str, str]]:
         """Record platform events as handled; returns those that were new (others are
