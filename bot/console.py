@@ -92,6 +92,7 @@ async def run_console(app: App, as_name: str | None, *, stdin: TextIO | None = N
     user_id, display = await identify(app, as_name)
     sender = ConsoleSender(stdout)
     app.delivery.add_sender(sender)
+    await app.scheduler.start()
     origin = Origin(user=UserRef(Platform.CONSOLE, user_id), room=CONSOLE_ROOM,
                     user_display_name=display)
     if interactive:
