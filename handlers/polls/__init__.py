@@ -62,7 +62,8 @@ async def _form(ctx: Context, poll: Poll) -> Reply:
     card = service.card_for(poll, pv, now=ctx.now())
     card.update(type="poll_form", current=current.value if current else None,
                 comment=current.comment if current else None)
-    return ctx.reply("polls/form", poll=poll, current=current, card=card, private=True)
+    return ctx.reply("polls/form", poll=poll, current=current, card=card, private=True,
+                     labels={o.position: o.label for o in poll.options})
 
 
 async def on_refresh(ctx: Context, event: TimerEvent) -> None:
@@ -92,7 +93,8 @@ async def on_deadline(ctx: Context, event: TimerEvent) -> None:
 async def on_nudge(ctx: Context, event: TimerEvent) -> None:
     poll = await _current(ctx, event)
     if poll is not None:
-        await service.nudge(ctx, poll, round_key=f"g{poll.generation}-{event.payload['offset']}")
+        await service.nudge(ctx, poll,
+                            round_key=f"g{poll.generation}-{event.payload['offset']}")
 
 
 def register(router: Router) -> None:

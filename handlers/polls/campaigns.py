@@ -383,7 +383,8 @@ async def todo(ctx: Context, args: Args) -> Reply:
                      private=True)
 
 
-async def nudge_campaign(ctx: Context, campaign: Campaign, round_id: str) -> int:
+async def nudge_campaign(ctx: Context, campaign: Campaign, round_id: str
+                         ) -> tuple[int, list[str]]:
     """One DM per person who can still answer something, listing only what is missing."""
     cohort = ctx.cohort if ctx.cohort is not None and ctx.cohort.id == campaign.cohort_id \
         else await ctx.store.cohorts.get(campaign.cohort_id)
@@ -410,7 +411,8 @@ async def nudge_campaign(ctx: Context, campaign: Campaign, round_id: str) -> int
                                       prefix=ctx.settings.prefix(platform))
             ctx.send(UserRef(platform, identity.user_id), Reply(text),
                      key=f"nudge:campaign:{campaign.id}:{member.id}:{round_id}:{platform}")
-    return len(owed)
+    reached = [m for m, _ in owed.values() if m.identities]
+    return len(reached), sorted(m.display_name for m, _ in owed.values() if not m.identities)
 
 
 @commands.command("relancer", aliases=("nudge", "remind"), role=Role.COORDINATOR,
@@ -419,9 +421,10 @@ async def nudge(ctx: Context, args: Args) -> Reply:
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is not CampaignStatus.SENT:
         raise UserFacingError("campaigns/not_open", campaign=campaign)
-    people = await nudge_campaign(ctx, campaign, str(campaign.nudges + 1))
+    people, unreachable = await nudge_campaign(ctx, campaign, str(campaign.nudges + 1))
     await ctx.audit("campaign.nudge", campaign=campaign.slug, people=people)
-    return ctx.reply("campaigns/nudged", campaign=campaign, people=people, private=True)
+    return ctx.reply("campaigns/nudged", campaign=campaign, people=people,
+                     unreachable=unreachable, private=True)
 
 
 async def close_campaign(ctx: Context, campaign: Campaign) -> int:

@@ -312,9 +312,10 @@ async def nudge(ctx: Context, args: Args) -> Reply:
     poll = await service.poll_in_cohort(ctx, args["numero"])
     if not is_open(poll, ctx.now()):
         raise await service.closed_error(ctx, poll)
-    people = await service.nudge(ctx, poll)
+    people, unreachable = await service.nudge(ctx, poll)
     await ctx.audit("poll.nudge", poll_id=poll.id, people=people)
-    return ctx.reply("polls/nudged", poll=poll, people=people, private=True)
+    return ctx.reply("polls/nudged", poll=poll, people=people, unreachable=unreachable,
+                     private=True)
 
 
 @commands.command("exporter", aliases=("export",), role=Role.COORDINATOR,

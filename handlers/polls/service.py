@@ -329,8 +329,10 @@ async def reopen(ctx: Context, poll: Poll, deadline: datetime | None) -> None:
     await refresh_now(ctx, poll)
 
 
-async def nudge(ctx: Context, poll: Poll, *, round_key: str | None = None) -> int:
-    """DM everyone who may give an answer still missing; returns how many people.
+async def nudge(ctx: Context, poll: Poll, *, round_key: str | None = None
+                ) -> tuple[int, list[str]]:
+    """DM everyone who may give an answer still missing; returns how many were reached,
+    and the names of those who have no account to reach them on.
 
     Each DM is keyed by poll, member and round, so a retried nudge sends nothing twice.
     """
@@ -354,7 +356,8 @@ async def nudge(ctx: Context, poll: Poll, *, round_key: str | None = None) -> in
                           card=card_for(poll, pv, now=ctx.now()))
             ctx.send(UserRef(platform, identity.user_id), reply,
                      key=f"nudge:{poll.id}:{member.id}:{round_id}:{platform}")
-    return len(people)
+    reached = [m for m in people.values() if m.identities]
+    return len(reached), sorted(m.display_name for m in people.values() if not m.identities)
 
 
 def mentionable(member: Any) -> Any:
