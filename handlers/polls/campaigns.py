@@ -273,7 +273,7 @@ async def send(ctx: Context, args: Args) -> Reply:
     assert ctx.cohort is not None
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is not CampaignStatus.DRAFT:
-        raise UserFacingError("campaigns/already_sent", campaign=campaign)
+        raise UserFacingError("campaigns/already_sent", slug=campaign.slug, status=campaign.status.value)
     deadline = args.get("echeance") or ctx.now() + timedelta(
         days=campaign.definition.get("default_deadline_days", 14))
     if deadline <= ctx.now():
@@ -345,7 +345,7 @@ async def grid(ctx: Context, campaign: Campaign) -> dict[str, Any]:
 async def table(ctx: Context, args: Args) -> Reply:
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is CampaignStatus.DRAFT:
-        raise UserFacingError("campaigns/not_sent", campaign=campaign)
+        raise UserFacingError("campaigns/not_sent", slug=campaign.slug, status=campaign.status.value)
     data = await grid(ctx, campaign)
     return ctx.reply("campaigns/table", campaign=campaign, tz=ctx.tz, **data)
 
@@ -420,7 +420,7 @@ async def nudge_campaign(ctx: Context, campaign: Campaign, round_id: str
 async def nudge(ctx: Context, args: Args) -> Reply:
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is not CampaignStatus.SENT:
-        raise UserFacingError("campaigns/not_open", campaign=campaign)
+        raise UserFacingError("campaigns/not_open", slug=campaign.slug, status=campaign.status.value)
     people, unreachable = await nudge_campaign(ctx, campaign, str(campaign.nudges + 1))
     await ctx.audit("campaign.nudge", campaign=campaign.slug, people=people)
     return ctx.reply("campaigns/nudged", campaign=campaign, people=people,
@@ -444,7 +444,7 @@ async def close_campaign(ctx: Context, campaign: Campaign) -> int:
 async def close(ctx: Context, args: Args) -> Reply:
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is not CampaignStatus.SENT:
-        raise UserFacingError("campaigns/not_open", campaign=campaign)
+        raise UserFacingError("campaigns/not_open", slug=campaign.slug, status=campaign.status.value)
     closed = await close_campaign(ctx, campaign)
     await ctx.audit("campaign.close", campaign=campaign.slug)
     return ctx.reply("campaigns/closed", campaign=campaign, polls=closed)
@@ -455,7 +455,7 @@ async def close(ctx: Context, args: Args) -> Reply:
 async def export_campaign(ctx: Context, args: Args) -> Reply:
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is CampaignStatus.DRAFT:
-        raise UserFacingError("campaigns/not_sent", campaign=campaign)
+        raise UserFacingError("campaigns/not_sent", slug=campaign.slug, status=campaign.status.value)
     data = await grid(ctx, campaign)
     words = export.Words(ctx)
     header = [words("delegation")] + [p.question_key or str(p.id) for p in data["polls"]]
