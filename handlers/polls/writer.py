@@ -4,10 +4,11 @@ A poll burst (a whole cohort clicking at once, Slack retrying, someone voting fr
 Slack and Matrix) is many small writes to a few rows. One transaction per vote
 queues them behind SQLite's single writer lock (~570/s measured). Here each click
 waits on a future while one task takes every vote queued so far and, in one
-transaction: loads the polls and the voters (two queries for the whole batch),
-skips platform events already handled, locks the answers it will change, claims
-the event ids, upserts the answers under the (poll, scope key) unique key, queues
-the confirmations and plans one coalesced refresh per poll. Then each caller gets
+transaction: loads the polls and the voters (a few queries for the whole batch),
+claims the platform event ids (a retry already handled is a duplicate), reads and
+locks only the answers a vote is computed from (toggles, partial grids), upserts
+the answers under the (poll, scope key) unique key, queues the confirmations and
+plans one coalesced refresh per poll. Then each caller gets
 its own outcome.
 
 Anything that is not a plain valid vote (unknown voter, closed poll, bad option,
@@ -19,6 +20,7 @@ rules (:mod:`handlers.polls.logic`) and answers with the proper message.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from handlers.polls.logic import (
     slot_for,
 )
 from handlers.polls.service import REFRESH_DELAY
+from storage.models_polls import PollKind
 from storage.repos.polls import AnswerWrite
 from storage.uow import Store
 
@@ -45,13 +48,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+TEXT_CACHE = 2048
+"""Confirmations are the same few sentences for a whole burst: render each once."""
 FALLBACK = "fallback"
 DUPLICATE = "duplicate"
 ACCEPTED = "accepted"
-
-
-class _Raced(Exception):
-    """Another writer claimed one of this batch's events meanwhile: redo the batch."""
 
 
 @dataclass(slots=True)
@@ -80,6 +81,7 @@ class VoteWriter:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.largest_batch = 0
+        self._texts: dict[tuple[Any, ...], str] = {}
 
     async def submit(self, event: ActionEvent) -> tuple[str, Reply | None]:
         """Queue one vote; returns (``accepted`` | ``duplicate`` | ``fallback``, reply)."""
@@ -101,15 +103,7 @@ class VoteWriter:
             self.batches += 1
             self.largest_batch = max(self.largest_batch, len(batch))
             try:
-                for attempt in range(3):
-                    try:
-                        await self._write(batch)
-                        break
-                    except _Raced:
-                        if attempt == 2:
-                            raise
-                        for vote in batch:
-                            vote.result = ""
+                await self._write(batch)
             except Exception as error:  # noqa: BLE001 — every waiter must hear of it
                 log.exception("vote batch failed", extra={"votes": len(batch)})
                 for vote in batch:
@@ -170,30 +164,36 @@ class VoteWriter:
                     continue
                 vote.poll, vote.voter, vote.slot, vote.request = poll, row, slot, request
                 candidates.append(vote)
-            if seen_events:
-                handled = await repo.handled_events(sorted(seen_events))
-                for vote in candidates:
-                    origin = vote.event.origin
-                    if origin.event_id is not None and \
-                            (str(origin.platform), origin.event_id) in handled:
-                        vote.result = DUPLICATE
-                candidates = [v for v in candidates if v.result != DUPLICATE]
-            current = await repo.current_values([(v.poll.id, v.slot.key) for v in candidates])
+            wanted = {(str(v.event.origin.platform), v.event.origin.event_id)
+                      for v in candidates if v.event.origin.event_id is not None}
+            claimed = await repo.claim_events(sorted(wanted), now)
+            for vote in candidates:
+                origin = vote.event.origin
+                if origin.event_id is not None and \
+                        (str(origin.platform), origin.event_id) not in claimed:
+                    vote.result = DUPLICATE
+            candidates = [v for v in candidates if v.result != DUPLICATE]
+            needs_current = [v for v in candidates if _depends_on_current(v)]
+            current = await repo.current_values(
+                [(v.poll.id, v.slot.key) for v in needs_current])
             state: dict[tuple[int, str], dict[str, Any] | None] = {
                 k: a.value for k, a in current.items()}
             writes: dict[tuple[int, str], AnswerWrite] = {}
             accepted: list[_Vote] = []
+            released: list[tuple[str, str]] = []
             for vote in candidates:
                 poll = vote.poll
                 key = (poll.id, vote.slot.key)
-                if key in state and not poll.changeable:
-                    vote.result = FALLBACK
-                    continue
                 try:
+                    if key in state and not poll.changeable:
+                        raise UserFacingError("polls/already_answered", poll_id=poll.id)
                     value = apply_vote(poll, [o.position for o in poll.options], vote.request,
                                        state.get(key))
                 except UserFacingError:
                     vote.result = FALLBACK
+                    if vote.event.origin.event_id is not None:
+                        released.append((str(vote.event.origin.platform),
+                                         vote.event.origin.event_id))
                     continue
                 state[key] = value
                 vote.value = value
@@ -208,13 +208,10 @@ class VoteWriter:
                                           keep_comment=keep)
                 vote.result = ACCEPTED
                 accepted.append(vote)
+            if released:
+                await repo.release_events(released)
             if not accepted:
                 return
-            wanted = {(str(v.event.origin.platform), v.event.origin.event_id)
-                      for v in accepted if v.event.origin.event_id is not None}
-            claimed = await repo.claim_events(sorted(wanted), now)
-            if claimed != wanted:
-                raise _Raced()
             await repo.upsert_answers(list(writes.values()), now)
             outbox = []
             for vote in accepted:
@@ -229,7 +226,8 @@ class VoteWriter:
                     "thread_id": origin.thread_id, "private_to": origin.user.user_id,
                     "hints": dict(origin.hints or {})})
             await repo.enqueue_many(outbox, now)
-            dirty = await repo.mark_dirty(sorted({v.poll.id for v in accepted}))
+            dirty = await repo.mark_dirty(sorted({v.poll.id for v in accepted
+                                                  if not v.poll.refresh_pending}))
             await repo.schedule_many([
                 {"key": f"poll:{poll_id}:refresh:{seq}", "name": "polls.refresh",
                  "due_at": now + REFRESH_DELAY, "payload": {"poll": poll_id}}
@@ -239,11 +237,26 @@ class VoteWriter:
         d = self.dispatcher
         origin = vote.event.origin
         lang = vote.voter.language or cohorts.get(vote.poll.cohort_id, ("fr", ""))[0]
-        labels = {o.position: o.label for o in vote.poll.options}
-        text = d.catalog.render(lang, "polls/voted", poll=vote.poll, value=vote.value,
-                                slot=vote.slot, labels=labels,
-                                prefix=d.settings.prefix(origin.platform))
+        key = (lang, origin.platform, vote.poll.id, vote.slot.key[:1],
+               json.dumps(vote.value, sort_keys=True))
+        text = self._texts.get(key)
+        if text is None:
+            labels = {o.position: o.label for o in vote.poll.options}
+            text = d.catalog.render(lang, "polls/voted", poll=vote.poll, value=vote.value,
+                                    slot=vote.slot, labels=labels,
+                                    prefix=d.settings.prefix(origin.platform))
+            if len(self._texts) >= TEXT_CACHE:
+                self._texts.clear()
+            self._texts[key] = text
         return Reply(text, visibility=Visibility.PRIVATE)
+
+
+def _depends_on_current(vote: _Vote) -> bool:
+    """Whether the new value is computed from the standing one (a toggle, a partial grid, a
+    poll whose answers cannot change): only those answers are read and locked."""
+    request = vote.request
+    return (request.pick is not None and vote.poll.kind is PollKind.MULTI) or \
+        request.availability is not None or not vote.poll.changeable
 
 
 async def direct_vote(dispatcher: Dispatcher, event: ActionEvent) -> Outcome | None:

@@ -138,22 +138,23 @@ class PollRepo:
                  "delegation_id": w.delegation_id, "category": w.category, "value": w.value,
                  "comment": w.comment, "platform": w.platform, "changes": 0,
                  "created_at": now, "updated_at": now} for w in writes]
-        statement = _insert(self.session, PollAnswer).values(rows)
+        if any(w.keep_comment for w in writes) and any(not w.keep_comment for w in writes):
+            await self.upsert_answers([w for w in writes if w.keep_comment], now)
+            await self.upsert_answers([w for w in writes if not w.keep_comment], now)
+            return
+        table = PollAnswer.__table__
+        statement = _insert(self.session, table)
         excluded = statement.excluded
         values: dict[str, Any] = {
             "member_id": excluded.member_id, "delegation_id": excluded.delegation_id,
             "category": excluded.category, "value": excluded.value,
             "platform": excluded.platform, "updated_at": excluded.updated_at,
-            "changes": PollAnswer.changes + 1,
+            "changes": table.c.changes + 1,
         }
-        if all(not w.keep_comment for w in writes):
+        if not writes[0].keep_comment:
             values["comment"] = excluded.comment
-        elif any(not w.keep_comment for w in writes):
-            await self.upsert_answers([w for w in writes if w.keep_comment], now)
-            await self.upsert_answers([w for w in writes if not w.keep_comment], now)
-            return
         await self.session.execute(statement.on_conflict_do_update(
-            index_elements=[PollAnswer.poll_id, PollAnswer.scope_key], set_=values))
+            index_elements=[table.c.poll_id, table.c.scope_key], set_=values), rows)
 
     async def set_comment(self, poll_id: int, scope_key: str, comment: str | None,
                           now: datetime) -> bool:
@@ -245,13 +246,19 @@ class PollRepo:
         retries already handled)."""
         if not events:
             return set()
-        statement = _insert(self.session, ProcessedEvent).values(
-            [{"platform": p, "event_id": e, "at": now} for p, e in events]
-        ).on_conflict_do_nothing(index_elements=[ProcessedEvent.platform,
-                                                 ProcessedEvent.event_id]).returning(
-            ProcessedEvent.platform, ProcessedEvent.event_id)
-        result = await self.session.execute(statement)
+        table = ProcessedEvent.__table__
+        statement = _insert(self.session, table).on_conflict_do_nothing(
+            index_elements=[table.c.platform, table.c.event_id]).returning(
+            table.c.platform, table.c.event_id)
+        result = await self.session.execute(
+            statement, [{"platform": p, "event_id": e, "at": now} for p, e in events])
         return {(r[0], r[1]) for r in result.all()}
+
+    async def release_events(self, events: Sequence[tuple[str, str]]) -> None:
+        """Forget claims of events this batch will not handle (the ordinary path will)."""
+        for platform, event_id in events:
+            await self.session.execute(delete(ProcessedEvent).where(
+                ProcessedEvent.platform == platform, ProcessedEvent.event_id == event_id))
 
     async def enqueue_many(self, rows: Sequence[dict[str, Any]], now: datetime) -> None:
         """Queue several outbox messages at once (each under its unique key)."""
@@ -260,8 +267,9 @@ class PollRepo:
         values = [{"hints": {}, "thread_id": None, "private_to": None, "edit_of": None,
                    "not_before": None, **row, "created_at": now,
                    "status": OutboxStatus.PENDING, "attempts": 0} for row in rows]
-        await self.session.execute(_insert(self.session, OutboxMessage).values(values)
-                                   .on_conflict_do_nothing(index_elements=[OutboxMessage.key]))
+        table = OutboxMessage.__table__
+        await self.session.execute(_insert(self.session, table).on_conflict_do_nothing(
+            index_elements=[table.c.key]), values)
 
     async def schedule_many(self, jobs: Sequence[dict[str, Any]], now: datetime) -> None:
         """Create timers at once; a key that exists already is left as it is."""
@@ -269,8 +277,9 @@ class PollRepo:
             return
         values = [{"payload": {}, **job, "status": JobStatus.PENDING, "attempts": 0,
                    "created_at": now} for job in jobs]
-        await self.session.execute(_insert(self.session, ScheduledJob).values(values)
-                                   .on_conflict_do_nothing(index_elements=[ScheduledJob.key]))
+        table = ScheduledJob.__table__
+        await self.session.execute(_insert(self.session, table).on_conflict_do_nothing(
+            index_elements=[table.c.key]), values)
 
 
 class CampaignRepo:
