@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 TEXT_CACHE = 2048
+LANGUAGE_TTL = 60.0
 """Confirmations are the same few sentences for a whole burst: render each once."""
 FALLBACK = "fallback"
 DUPLICATE = "duplicate"
@@ -82,6 +84,7 @@ class VoteWriter:
         self.batches = 0
         self.largest_batch = 0
         self._texts: dict[tuple[Any, ...], str] = {}
+        self._languages: dict[int, tuple[float, tuple[str, str]]] = {}
 
     async def submit(self, event: ActionEvent) -> tuple[str, Reply | None]:
         """Queue one vote; returns (``accepted`` | ``duplicate`` | ``fallback``, reply)."""
@@ -133,7 +136,7 @@ class VoteWriter:
             polls = await repo.many(v.poll_id for v in batch)
             voters = await repo.voters([(str(v.event.origin.platform),
                                          v.event.origin.user.user_id) for v in batch])
-            cohorts = await repo.cohort_languages([p.cohort_id for p in polls.values()])
+            cohorts = await self._cohorts(repo, {p.cohort_id for p in polls.values()})
             seen_events: set[tuple[str, str]] = set()
             candidates: list[_Vote] = []
             for vote in batch:
@@ -232,6 +235,16 @@ class VoteWriter:
                 {"key": f"poll:{poll_id}:refresh:{seq}", "name": "polls.refresh",
                  "due_at": now + REFRESH_DELAY, "payload": {"poll": poll_id}}
                 for poll_id, seq in dirty], now)
+
+    async def _cohorts(self, repo: Any, cohort_ids: set[int]) -> dict[int, tuple[str, str]]:
+        """Cohort language and time zone, for the confirmations; kept a minute."""
+        clock = time.monotonic()
+        missing = [c for c in cohort_ids
+                   if c not in self._languages or self._languages[c][0] < clock]
+        if missing:
+            for cohort_id, value in (await repo.cohort_languages(missing)).items():
+                self._languages[cohort_id] = (clock + LANGUAGE_TTL, value)
+        return {c: self._languages[c][1] for c in cohort_ids if c in self._languages}
 
     def _confirmation(self, vote: _Vote, cohorts: dict[int, tuple[str, str]]) -> Reply:
         d = self.dispatcher

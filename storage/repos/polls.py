@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import String, any_, bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from storage.models import (
     Cohort,
@@ -27,6 +28,51 @@ from storage.models import (
 )
 from storage.models_polls import Campaign, Poll, PollAnswer, PollOption, PollStatus
 from storage.repos.cohorts import AlreadyExists
+
+
+def _is_pg(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+_PG_UPSERT = """
+INSERT INTO poll_answer (poll_id, scope_key, member_id, delegation_id, category, value, comment,
+                         platform, changes, created_at, updated_at)
+SELECT u.poll_id, u.scope_key, u.member_id, u.delegation_id, u.category, CAST(u.value AS json),
+       u.comment, u.platform, 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+FROM unnest(CAST(:poll_id AS integer[]), CAST(:scope_key AS varchar[]),
+            CAST(:member_id AS integer[]), CAST(:delegation_id AS integer[]),
+            CAST(:category AS varchar[]), CAST(:value AS text[]), CAST(:comment AS text[]),
+            CAST(:platform AS varchar[]))
+     AS u(poll_id, scope_key, member_id, delegation_id, category, value, comment, platform)
+ON CONFLICT (poll_id, scope_key) DO UPDATE SET
+    member_id = EXCLUDED.member_id, delegation_id = EXCLUDED.delegation_id,
+    category = EXCLUDED.category, value = EXCLUDED.value, platform = EXCLUDED.platform,
+    updated_at = EXCLUDED.updated_at, changes = poll_answer.changes + 1{comment}
+"""
+_PG_CLAIM = """
+INSERT INTO processed_event (platform, event_id, at)
+SELECT u.platform, u.event_id, CAST(:now AS timestamptz)
+FROM unnest(CAST(:platform AS varchar[]), CAST(:event_id AS varchar[])) AS u(platform, event_id)
+ON CONFLICT (platform, event_id) DO NOTHING
+RETURNING platform, event_id
+"""
+_PG_ENQUEUE = """
+INSERT INTO outbox (key, platform, destination, thread_id, private_to, hints, payload, edit_of,
+                    status, attempts, created_at, not_before)
+SELECT u.key, u.platform, u.destination, u.thread_id, u.private_to, CAST(u.hints AS json),
+       CAST(u.payload AS json), NULL, 'pending', 0, CAST(:now AS timestamptz), NULL
+FROM unnest(CAST(:key AS varchar[]), CAST(:platform AS varchar[]),
+            CAST(:destination AS varchar[]), CAST(:thread_id AS varchar[]),
+            CAST(:private_to AS varchar[]), CAST(:hints AS text[]), CAST(:payload AS text[]))
+     AS u(key, platform, destination, thread_id, private_to, hints, payload)
+ON CONFLICT (key) DO NOTHING
+"""
+"""On PostgreSQL a batch is sent as arrays and expanded by ``unnest``: one statement, one
+plan, whatever the batch size (an executemany costs one execution per row)."""
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -85,7 +131,7 @@ class PollRepo:
         if not ids:
             return {}
         polls = (await self.session.scalars(
-            select(Poll).where(Poll.id.in_(ids)).options(selectinload(Poll.options)))).all()
+            select(Poll).where(Poll.id.in_(ids)).options(joinedload(Poll.options)))).unique().all()
         return {p.id: p for p in polls}
 
     async def of_cohort(self, cohort_id: int, *, open_only: bool = False,
@@ -141,6 +187,18 @@ class PollRepo:
         if any(w.keep_comment for w in writes) and any(not w.keep_comment for w in writes):
             await self.upsert_answers([w for w in writes if w.keep_comment], now)
             await self.upsert_answers([w for w in writes if not w.keep_comment], now)
+            return
+        if _is_pg(self.session):
+            comment = "" if writes[0].keep_comment else ", comment = EXCLUDED.comment"
+            await self.session.execute(text(_PG_UPSERT.format(comment=comment)), {
+                "now": now, "poll_id": [w.poll_id for w in writes],
+                "scope_key": [w.scope_key for w in writes],
+                "member_id": [w.member_id for w in writes],
+                "delegation_id": [w.delegation_id for w in writes],
+                "category": [w.category for w in writes],
+                "value": [_json(w.value) for w in writes],
+                "comment": [w.comment for w in writes],
+                "platform": [w.platform for w in writes]})
             return
         table = PollAnswer.__table__
         statement = _insert(self.session, table)
@@ -201,16 +259,28 @@ class PollRepo:
         """The members behind these (platform, user id) accounts, with their delegation."""
         if not accounts:
             return {}
-        rows = await self.session.execute(
-            select(PlatformIdentity.platform, PlatformIdentity.user_id, Member.id,
-                   Member.display_name, Member.delegation_id, Delegation.cohort_id,
-                   Delegation.territory, Member.category, Member.is_referent, Member.language)
-            .join(Member, Member.id == PlatformIdentity.member_id)
-            .outerjoin(Delegation, Delegation.id == Member.delegation_id)
-            .where(tuple_(PlatformIdentity.platform, PlatformIdentity.user_id)
-                   .in_(list(set(accounts))), Member.erased_at.is_(None)))
+        query = select(
+            PlatformIdentity.platform, PlatformIdentity.user_id, Member.id, Member.display_name,
+            Member.delegation_id, Delegation.cohort_id, Delegation.territory, Member.category,
+            Member.is_referent, Member.language,
+        ).join(Member, Member.id == PlatformIdentity.member_id).outerjoin(
+            Delegation, Delegation.id == Member.delegation_id).where(Member.erased_at.is_(None))
+        if _is_pg(self.session):
+            by_platform: dict[str, list[str]] = {}
+            for platform, user_id in set(accounts):
+                by_platform.setdefault(platform, []).append(user_id)
+            results = []
+            for platform, ids in by_platform.items():
+                results += (await self.session.execute(query.where(
+                    PlatformIdentity.platform == platform,
+                    PlatformIdentity.user_id == any_(bindparam(
+                        "user_ids", ids, type_=postgresql.ARRAY(String)))))).all()
+        else:
+            results = (await self.session.execute(query.where(
+                tuple_(PlatformIdentity.platform, PlatformIdentity.user_id)
+                .in_(list(set(accounts)))))).all()
         found = {}
-        for r in rows.all():
+        for r in results:
             category = r[7].value if r[7] is not None and hasattr(r[7], "value") else r[7]
             found[(r[0], r[1])] = VoterRow(r[2], r[3], r[4], r[5], r[6], category, bool(r[8]),
                                            r[9])
@@ -246,6 +316,11 @@ class PollRepo:
         retries already handled)."""
         if not events:
             return set()
+        if _is_pg(self.session):
+            result = await self.session.execute(text(_PG_CLAIM), {
+                "now": now, "platform": [p for p, _ in events],
+                "event_id": [e for _, e in events]})
+            return {(r[0], r[1]) for r in result.all()}
         table = ProcessedEvent.__table__
         statement = _insert(self.session, table).on_conflict_do_nothing(
             index_elements=[table.c.platform, table.c.event_id]).returning(
@@ -263,6 +338,17 @@ class PollRepo:
     async def enqueue_many(self, rows: Sequence[dict[str, Any]], now: datetime) -> None:
         """Queue several outbox messages at once (each under its unique key)."""
         if not rows:
+            return
+        if _is_pg(self.session) and not any(r.get("edit_of") or r.get("not_before")
+                                             for r in rows):
+            await self.session.execute(text(_PG_ENQUEUE), {
+                "now": now, "key": [r["key"] for r in rows],
+                "platform": [r["platform"] for r in rows],
+                "destination": [r["destination"] for r in rows],
+                "thread_id": [r.get("thread_id") for r in rows],
+                "private_to": [r.get("private_to") for r in rows],
+                "hints": [_json(r.get("hints") or {}) for r in rows],
+                "payload": [_json(r["payload"]) for r in rows]})
             return
         values = [{"hints": {}, "thread_id": None, "private_to": None, "edit_of": None,
                    "not_before": None, **row, "created_at": now,
