@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from bot.bootstrap import App
@@ -29,13 +30,20 @@ class ConsoleSender:
 
     platform = Platform.CONSOLE
 
-    def __init__(self, out: TextIO | None = None, names: Callable[[str], str] | None = None
-                 ) -> None:
+    def __init__(self, out: TextIO | None = None, names: Callable[[str], str] | None = None,
+                 files_dir: Path | None = None) -> None:
         self.out = out or sys.stdout
         self.names = names or (lambda user: user)
+        self.files_dir = files_dir
 
     async def send(self, message: Outbound) -> Sent:
         text = reply_to_plain(message.reply)
+        if self.files_dir is not None and message.reply.attachments:
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            for attachment in message.reply.attachments:
+                path = self.files_dir / Path(attachment.filename).name
+                path.write_bytes(attachment.content)
+                text = text.replace(f"📎 {attachment.filename}", f"📎 {path}")
         if message.direct_user:
             header = f"── message privé pour {self.names(message.direct_user)} ──\n"
         elif message.edit_message_id:
@@ -90,7 +98,7 @@ async def run_console(app: App, as_name: str | None, *, stdin: TextIO | None = N
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() if interactive is None else interactive
     user_id, display = await identify(app, as_name)
-    sender = ConsoleSender(stdout)
+    sender = ConsoleSender(stdout, files_dir=Path(app.config.bot.data_dir) / "exports")
     app.delivery.add_sender(sender)
     await app.scheduler.start()
     origin = Origin(user=UserRef(Platform.CONSOLE, user_id), room=CONSOLE_ROOM,
