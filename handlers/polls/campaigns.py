@@ -5,6 +5,7 @@ table and nudge only what is missing."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -168,7 +169,7 @@ async def load_campaign(store: Store, cohort: Cohort, path: Path, now: datetime,
                         shift_past: bool = False) -> Campaign | None:
     """Store the campaign file as a draft of ``cohort``; None if it is there already."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise CampaignFileError(str(error).splitlines()[0]) from None
     definition = definition_from(data, cohort.language, ZoneInfo(cohort.timezone))
@@ -208,7 +209,8 @@ async def find_campaign(ctx: Context, typed: str) -> Campaign:
     campaign = await ctx.store.campaigns.by_slug(ctx.cohort.id, fold(typed.strip()))
     if campaign is None:
         known = await ctx.store.campaigns.of_cohort(ctx.cohort.id)
-        raise UserFacingError("campaigns/unknown", name=typed, candidates=[c.slug for c in known])
+        raise UserFacingError("campaigns/unknown", name=typed,
+                              candidates=[c.slug for c in known])
     return campaign
 
 
@@ -273,7 +275,8 @@ async def send(ctx: Context, args: Args) -> Reply:
     assert ctx.cohort is not None
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is not CampaignStatus.DRAFT:
-        raise UserFacingError("campaigns/already_sent", slug=campaign.slug, status=campaign.status.value)
+        raise UserFacingError("campaigns/already_sent", slug=campaign.slug,
+                              status=campaign.status.value)
     deadline = args.get("echeance") or ctx.now() + timedelta(
         days=campaign.definition.get("default_deadline_days", 14))
     if deadline <= ctx.now():
@@ -345,7 +348,8 @@ async def grid(ctx: Context, campaign: Campaign) -> dict[str, Any]:
 async def table(ctx: Context, args: Args) -> Reply:
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is CampaignStatus.DRAFT:
-        raise UserFacingError("campaigns/not_sent", slug=campaign.slug, status=campaign.status.value)
+        raise UserFacingError("campaigns/not_sent", slug=campaign.slug,
+                              status=campaign.status.value)
     data = await grid(ctx, campaign)
     return ctx.reply("campaigns/table", campaign=campaign, tz=ctx.tz, **data)
 
@@ -420,7 +424,8 @@ async def nudge_campaign(ctx: Context, campaign: Campaign, round_id: str
 async def nudge(ctx: Context, args: Args) -> Reply:
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is not CampaignStatus.SENT:
-        raise UserFacingError("campaigns/not_open", slug=campaign.slug, status=campaign.status.value)
+        raise UserFacingError("campaigns/not_open", slug=campaign.slug,
+                              status=campaign.status.value)
     people, unreachable = await nudge_campaign(ctx, campaign, str(campaign.nudges + 1))
     await ctx.audit("campaign.nudge", campaign=campaign.slug, people=people)
     return ctx.reply("campaigns/nudged", campaign=campaign, people=people,
@@ -444,7 +449,8 @@ async def close_campaign(ctx: Context, campaign: Campaign) -> int:
 async def close(ctx: Context, args: Args) -> Reply:
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is not CampaignStatus.SENT:
-        raise UserFacingError("campaigns/not_open", slug=campaign.slug, status=campaign.status.value)
+        raise UserFacingError("campaigns/not_open", slug=campaign.slug,
+                              status=campaign.status.value)
     closed = await close_campaign(ctx, campaign)
     await ctx.audit("campaign.close", campaign=campaign.slug)
     return ctx.reply("campaigns/closed", campaign=campaign, polls=closed)
@@ -455,7 +461,8 @@ async def close(ctx: Context, args: Args) -> Reply:
 async def export_campaign(ctx: Context, args: Args) -> Reply:
     campaign = await find_campaign(ctx, args["campagne"])
     if campaign.status is CampaignStatus.DRAFT:
-        raise UserFacingError("campaigns/not_sent", slug=campaign.slug, status=campaign.status.value)
+        raise UserFacingError("campaigns/not_sent", slug=campaign.slug,
+                              status=campaign.status.value)
     data = await grid(ctx, campaign)
     words = export.Words(ctx)
     header = [words("delegation")] + [p.question_key or str(p.id) for p in data["polls"]]

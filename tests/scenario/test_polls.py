@@ -39,7 +39,8 @@ async def test_yes_no_member_poll_vote_twice_keeps_one_answer(app: App, op: Spea
 
 async def test_single_choice_refuses_an_option_not_in_the_poll(app: App, op: Speaker) -> None:
     await _setup(app, op)
-    n = poll_number(await op.say('sondage creer "Quel format ?" options="Visio|Présentiel|Hybride"'))
+    n = poll_number(await op.say(
+        'sondage creer "Quel format ?" options="Visio|Présentiel|Hybride"'))
     karim = await member(app, op, "Karim Benali")
     text = await karim.say(f"sondage voter {n} 7")
     assert "n'a pas d'option" in text and "de 1 à 3" in text
@@ -245,7 +246,8 @@ async def test_bad_input_is_explained_in_french_and_stores_nothing(app: App, op:
     for line, expected in [
         ('sondage creer "Date ?" type=dispo options="01/01/2020 14h|28/04"', "est passée"),
         ('sondage creer "Date ?" echeance="01/03/2025 18h"', "déjà passée"),
-        ('sondage creer "Date ?" type=dispo options="28/04 17h-14h"', "Je ne comprends pas la date"),
+        ('sondage creer "Date ?" type=dispo options="28/04 17h-14h"',
+         "Je ne comprends pas la date"),
         ('sondage creer "Date ?" type=sondage', "Je ne connais pas le type"),
         ('sondage creer "Choix ?" type=choix', "a besoin d'options"),
         ('sondage creer "Choix ?" type=multiple options="A|B" max=3', "max="),

@@ -13,8 +13,8 @@ import pytest
 from handlers.core.errors import UserFacingError
 from handlers.polls.campaigns import CampaignFileError, definition_from, rebase
 from handlers.polls.logic import (
-    VoteRequest,
     Voter,
+    VoteRequest,
     apply_vote,
     expected_slots,
     parse_offsets,
