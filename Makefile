@@ -34,6 +34,7 @@ demo: install
 
 bench: install system-deps
 	$(PY) bench/commands.py
+	$(PY) bench/votes.py
 
 lint: install
 	$(VENV)/bin/ruff check bot handlers storage messages tests bench
