@@ -429,3 +429,21 @@ async def test_records_of_the_outbox_never_double(app: App, op: Speaker) -> None
     n = poll_number(await op.say('sondage creer "Oui ?"'))
     assert await count_rows(app, OutboxMessage) == before + 2
     assert len(await outbox(app, f"poll:{n}:console:console")) == 1
+
+
+async def test_an_edit_read_with_its_original_still_edits_it(app: App, op: Speaker,
+                                                             clock: FakeClock) -> None:
+    await load_demo(app)
+    async with app.db.session() as session:
+        from storage.uow import Store
+
+        await Store(session).rooms.link("slack", "C-ONE", 1, clock.now(), None)
+    n = poll_number(await op.say('sondage creer "Oui ?"'))
+    await (await member(app, op, "Karim Benali")).click("poll.vote", f"{n}:1")
+    clock.advance(seconds=3)
+    await app.scheduler.run_due()
+    await app.delivery.flush(Platform.SLACK)
+    slack = app.delivery.senders[Platform.SLACK]
+    assert isinstance(slack, RecordingSender)
+    original, edit = [m for m in slack.sent if m.key.startswith(f"poll:{n}:slack:C-ONE")]
+    assert edit.edit_message_id is not None and edit.edit_of == original.key
