@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -277,8 +277,8 @@ async def send(ctx: Context, args: Args) -> Reply:
     if campaign.status is not CampaignStatus.DRAFT:
         raise UserFacingError("campaigns/already_sent", slug=campaign.slug,
                               status=campaign.status.value)
-    deadline = args.get("echeance") or ctx.now() + timedelta(
-        days=campaign.definition.get("default_deadline_days", 14))
+    deadline = args.get("echeance") or default_deadline(
+        ctx.now(), ctx.tz, campaign.definition.get("default_deadline_days", 14))
     if deadline <= ctx.now():
         raise UserFacingError("polls/deadline_past", tz=ctx.tz, deadline=deadline)
     offsets = parse_offsets(args["relances"]) if "relances" in args else []
@@ -317,6 +317,12 @@ async def send(ctx: Context, args: Args) -> Reply:
     await ctx.audit("campaign.send", campaign=campaign.slug, polls=len(polls))
     return ctx.reply("campaigns/sent", campaign=campaign, polls=polls, rooms=len(rooms),
                      tz=ctx.tz, offsets=[offset_label(m) for m in offsets])
+
+
+def default_deadline(now: datetime, tz: ZoneInfo, days: int) -> datetime:
+    """``days`` days from now, at 18:00 local time (a deadline people can remember)."""
+    day = (now.astimezone(tz) + timedelta(days=days)).date()
+    return datetime.combine(day, time(18, 0), tzinfo=tz)
 
 
 async def campaign_polls(ctx: Context, campaign: Campaign) -> list[Poll]:
