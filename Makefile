@@ -35,6 +35,7 @@ demo: install
 bench: install system-deps
 	$(PY) bench/commands.py
 	$(MAKE) bench-reminders
+	$(PY) bench/votes.py
 
 bench-reminders: install system-deps
 	$(PY) bench/reminders.py

@@ -21,6 +21,7 @@ from handlers.core.commands import Router
 from handlers.core.context import Services
 from handlers.core.dispatch import Dispatcher
 from handlers.core.settings import Settings
+from handlers.polls.writer import VoteWriter
 from handlers.registry import build_router
 from messages.texts import Catalog
 from storage.db import Database
@@ -101,6 +102,7 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     services.notes = notes_policy(config, settings)
     dispatcher = Dispatcher(db=db, router=router, catalog=catalog, clock=clock,
                             settings=settings, services=services, notify=delivery.notify)
+    services.votes = VoteWriter(dispatcher)
     scheduler = Scheduler(db, dispatcher, clock)
     services.on_change = scheduler.notify
     web_server = WebServer(config.http.host, config.http.port)

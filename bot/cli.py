@@ -145,7 +145,7 @@ async def _console(config: Config, as_name: str | None) -> int:
 
     app = await bootstrap(config)
     try:
-        await run_console(app, as_name)
+        await run_console(app, as_name, start_runtime=True)
     finally:
         await app.close()
     return 0

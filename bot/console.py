@@ -46,7 +46,7 @@ class ConsoleSender:
             for attachment in message.reply.attachments:
                 path = self.files_dir / Path(attachment.filename).name
                 path.write_bytes(attachment.content)
-                text += f"\n  → {path}"
+                text = text.replace(f"📎 {attachment.filename}", f"📎 {path}")
         if message.direct_user:
             header = f"── message privé pour {self.names(message.direct_user)} ──\n"
         elif message.edit_message_id:

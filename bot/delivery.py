@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -46,6 +46,9 @@ class Outbound:
     edit_message_id: str | None = None
     """The platform id of the message this one replaces in place, if any."""
     created_at: datetime | None = None
+    edit_of: str | None = None
+    """The outbox key of the message edited; resolved again at send time when that message
+    was not sent yet when this one was read (both in one pass)."""
 
     @property
     def direct_user(self) -> str | None:
@@ -187,7 +190,8 @@ class Delivery:
         return Outbound(outbox_id=row.id, key=row.key, platform=Platform(row.platform),
                         destination=row.destination, reply=reply, thread_id=row.thread_id,
                         private_to=row.private_to, hints=dict(row.hints or {}),
-                        edit_message_id=edit_id, created_at=row.created_at)
+                        edit_message_id=edit_id, created_at=row.created_at,
+                        edit_of=row.edit_of)
 
     async def _mark_sent(self, accepted: list[tuple[Outbound, Sent]]) -> None:
         """Record a pass's sent messages in one transaction, then tell the listeners.
@@ -216,6 +220,19 @@ class Delivery:
                 except Exception:
                     log.exception("delivery listener failed", extra={"outbox_key": item.key})
 
+    async def _resolve_edit(self, item: Outbound, accepted: list[tuple[Outbound, Sent]]
+                            ) -> Outbound:
+        """Find the platform id of the message an edit replaces: sent earlier in this pass
+        (not yet marked in the database), or in an earlier pass."""
+        for earlier, sent in reversed(accepted):
+            if earlier.key == item.edit_of and sent.message_id:
+                return replace(item, edit_message_id=sent.message_id)
+        async with self.db.session() as session:
+            found = await Store(session).outbox.sent_message_id(item.edit_of or "")
+        if found is not None and found[2]:
+            return replace(item, edit_message_id=found[2])
+        return item
+
     async def _deliver_in_order(self, platform: Platform, items: list[Outbound | None],
                                 accepted: list[tuple[Outbound, Sent]]) -> int:
         sender = self.senders[platform]
@@ -223,6 +240,8 @@ class Delivery:
         for item in items:
             if item is None:
                 continue
+            if item.edit_of and item.edit_message_id is None:
+                item = await self._resolve_edit(item, accepted)
             try:
                 sent = await sender.send(item)
             except TransientSendError as error:

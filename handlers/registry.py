@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import calendar, me, notes
+from handlers import calendar, me, notes, polls
 from handlers import help as help_
 from handlers.admin import cohorts, delegations, members
 from handlers.core.commands import Router
@@ -16,6 +16,7 @@ FEATURES: tuple[ModuleType, ...] = (
     members,      # membre ajouter|lister|modifier|retirer|lier
     me,           # moi, moi langue|lier|effacer
     calendar,     # agenda [ajouter|modifier|annuler|…|importer|exporter|lien], rappel …
+    polls,        # sondage creer|voter|resultats|…, campagne charger|envoyer|suivi|afaire|…
     notes,        # note commencer|reprendre|statut|voir|historique|exporter|synthese|tableau
 )
 

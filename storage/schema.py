@@ -3,7 +3,7 @@
 A feature that adds tables imports its model module here.
 """
 
-from storage import models, models_calendar, models_matrix, models_notes  # noqa: F401
+from storage import models, models_calendar, models_matrix, models_notes, models_polls  # noqa: F401
 from storage.models import Base
 
 metadata = Base.metadata

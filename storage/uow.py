@@ -24,6 +24,7 @@ from storage.repos.cohorts import (
 from storage.repos.jobs import JobRepo
 from storage.repos.matrix import MatrixStateRepo
 from storage.repos.notes import ConversationRepo, NoteRepo
+from storage.repos.polls import CampaignRepo, PollRepo
 from storage.repos.privacy import PrivacyRepo
 from storage.repos.runtime import (
     AuditRepo,
@@ -103,6 +104,14 @@ class Store:
     @cached_property
     def note_conversations(self) -> ConversationRepo:
         return ConversationRepo(self.session)
+
+    @cached_property
+    def polls(self) -> PollRepo:
+        return PollRepo(self.session)
+
+    @cached_property
+    def campaigns(self) -> CampaignRepo:
+        return CampaignRepo(self.session)
 
 
 @asynccontextmanager

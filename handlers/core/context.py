@@ -77,6 +77,8 @@ class Services:
     """The calendar's runtime parts (``bot.calendar.CalendarRuntime``): URL fetches, feed."""
     notes: Any = None
     """The notes feature's questionnaires and reminder policy (``handlers.notes.service``)."""
+    votes: Any = None
+    """The polls' batched vote writer (``handlers.polls.writer.VoteWriter``)."""
 
 
 @dataclass(slots=True)

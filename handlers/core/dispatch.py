@@ -73,6 +73,17 @@ class Dispatcher:
 
     async def handle(self, event: Event) -> Outcome:
         """Handle one event exactly once; returns the replies queued for its origin."""
+        if isinstance(event, ActionEvent):
+            direct = self.router.direct_action_handler(event.action)
+            if direct is not None:
+                try:
+                    outcome = await direct(self, event)
+                except Exception:
+                    log.exception("direct action path failed, trying the ordinary one",
+                                  extra=_describe(event))
+                    outcome = None
+                if outcome is not None:
+                    return outcome
         try:
             async with self.db.session() as session:
                 store = Store(session)

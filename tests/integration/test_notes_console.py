@@ -94,7 +94,7 @@ def test_a_whole_note_in_the_console(tmp_path: Path) -> None:
     assert "Note d'intention de Commune de Gruissan est complète (4/4 questions)" in out
     assert "Note d'intention : 100\u00a0% ✓ ; par Léa Fournier" in out
     exported = tmp_path / "exports" / "note-intention-commune-de-gruissan.docx"
-    assert f"→ {exported}" in out and exported.stat().st_size > 5000
+    assert f"📎 {exported}" in out and exported.stat().st_size > 5000
     assert "Traceback" not in out + session.stderr
     assert _answers(tmp_path)["recommandation_diagnostic"] is True
 
