@@ -4,6 +4,7 @@ A feature that adds tables imports its model module here.
 """
 
 from storage import models  # noqa: F401
+from storage import models_dashboard  # noqa: F401
 from storage.models import Base
 
 metadata = Base.metadata

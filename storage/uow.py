@@ -20,6 +20,7 @@ from storage.repos.cohorts import (
     MemberRepo,
     RoomRepo,
 )
+from storage.repos.dashboard import DashboardRepo
 from storage.repos.jobs import JobRepo
 from storage.repos.privacy import PrivacyRepo
 from storage.repos.runtime import (
@@ -84,6 +85,10 @@ class Store:
     @cached_property
     def jobs(self) -> JobRepo:
         return JobRepo(self.session)
+
+    @cached_property
+    def dashboard(self) -> DashboardRepo:
+        return DashboardRepo(self.session)
 
 
 @asynccontextmanager
