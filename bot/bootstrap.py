@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Config
+from bot.dashboard import mount as mount_dashboard
 from bot.delivery import Delivery
 from bot.metrics import PrometheusMetrics
 from bot.scheduler import Scheduler
@@ -21,6 +22,7 @@ from handlers.core.context import Services
 from handlers.core.dispatch import Dispatcher
 from handlers.core.settings import Settings
 from handlers.registry import build_router
+from handlers.web.registry import WebRegistry
 from messages.texts import Catalog
 from storage.db import Database
 
@@ -43,6 +45,8 @@ class App:
     settings: Settings
     services: Services
     runtime: list[Any] = field(default_factory=list)
+    dashboard: Any = None
+    """The web dashboard's dispatcher (``bot/dashboard.py``), mounted on ``web``."""
 
     async def close(self) -> None:
         await self.scheduler.stop()
@@ -61,7 +65,8 @@ def settings_from(config: Config) -> Settings:
 
 
 async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool = True,
-                    router: Router | None = None) -> App:
+                    router: Router | None = None, web_registry: WebRegistry | None = None
+                    ) -> App:
     """Build the application. Migrations are applied first unless ``migrate`` is False."""
     clock = clock or SystemClock()
     db = Database(config.database_url, echo=config.database.echo)
@@ -103,7 +108,9 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     metrics.gauge("outbox_pending", "Messages waiting to be delivered.", ("platform",),
                   outbox_pending)
     log.info("bootstrapped", extra={"database": db.describe()})
-    return App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
-               delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
-               settings=settings,
-               services=services)
+    app = App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
+              delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
+              settings=settings,
+              services=services)
+    app.dashboard = mount_dashboard(app, web_registry)
+    return app

@@ -3,8 +3,10 @@
 A feature that adds tables imports its model module here.
 """
 
-from storage import models  # noqa: F401
-from storage import models_dashboard  # noqa: F401
+from storage import (
+    models,  # noqa: F401
+    models_dashboard,  # noqa: F401
+)
 from storage.models import Base
 
 metadata = Base.metadata

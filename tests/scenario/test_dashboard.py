@@ -1,0 +1,336 @@
+"""The dashboard through the real aiohttp app: links from chat, sessions, pages, forms.
+
+Every test asks the bot for a link in chat, as a person would, then browses with
+aiohttp's test client (one cookie jar per "browser").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot.bootstrap import App
+from handlers.core.ids import Platform
+from storage.models import OneTimeCode, OutboxMessage
+from storage.models_dashboard import DashboardLink, DashboardSession
+from tests.conftest import load_demo
+from tests.support.chat import Speaker, person
+from tests.support.web import ask_link, csrf_of, follow, link_in
+
+Browser = Callable[[], Awaitable[TestClient]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(app: App) -> AsyncIterator[Browser]:
+    """A factory of browsers (each its own cookie jar) on one test server."""
+    server = TestServer(app.web.app)
+    clients: list[TestClient] = []
+
+    async def open_browser() -> TestClient:
+        client = TestClient(server)
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    try:
+        yield open_browser
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def demo(app: App, op: Speaker) -> dict[str, Speaker]:
+    """The demo cohort with a coordinator and two members on Matrix."""
+    await load_demo(app)
+    people = {"camille": ("Camille Martin", "@camille:localhost"),
+              "bernard": ("Bernard Roux", "@bernard:localhost"),
+              "karim": ("Karim Benali", "@karim:localhost"),
+              "hugo": ("Hugo Perrin", "@hugo:localhost")}
+    speakers = {}
+    for key, (name, mxid) in people.items():
+        await op.say(f'membre lier "{name}" matrix:{mxid}')
+        speakers[key] = person(app, Platform.MATRIX, mxid, "!occitanie:localhost", name=name)
+    await op.elsewhere("!occitanie:localhost").say("cohorte lier occitanie")
+    return speakers
+
+
+async def signed_in(browser: Browser, speaker: Speaker) -> tuple[TestClient, str]:
+    client = await browser()
+    response = await follow(client, await ask_link(speaker))
+    assert response.status == 200
+    return client, await response.text()
+
+
+async def count(app: App, model: type, *where: object) -> int:
+    async with app.db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where))
+                   or 0)
+
+
+async def test_a_coordinator_follows_the_link_and_sees_every_delegation(
+        app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    client = await browser()
+    path = await ask_link(people["camille"])
+    landing = await client.get(path)
+    assert landing.status == 200
+    assert "Ouvrir mon tableau de bord" in await landing.text()
+    response = await follow(client, path)
+    html = await response.text()
+    assert response.status == 200
+    assert response.url.path == "/tableau/cohortes/occitanie"
+    assert "<h1>Cohorte Occitanie</h1>" in html and "Vous coordonnez cette cohorte" in html
+    for territory in ("Commune de Barre-des-Cévennes", "Commune de Canohès",
+                      "Montpellier Méditerranée Métropole"):
+        assert territory in html
+    assert "Camille Martin, Hugo Perrin" in html
+    assert "!occitanie:localhost" in html
+    cookie = response.history[0].headers["Set-Cookie"] if response.history else ""
+    session_cookie = [c for c in response.history[0].headers.getall("Set-Cookie")
+                      if c.startswith("cb_session=")][0]
+    assert "HttpOnly" in session_cookie and "SameSite=Lax" in session_cookie
+    assert "Secure" not in session_cookie, cookie
+    async with app.db.session() as session:
+        stored = (await session.scalars(select(DashboardLink.token_hash))).all()
+    assert path.rsplit("/", 1)[1] not in stored
+
+
+async def test_a_link_asked_in_the_room_arrives_in_a_direct_message_only(
+        app: App, op: Speaker) -> None:
+    people = await demo(app, op)
+    in_room = await people["karim"].say("cohorte tableau")
+    assert "en message privé" in in_room and "/tableau/lien/" not in in_room
+    await app.delivery.flush(Platform.MATRIX)
+    sender = app.delivery.senders[Platform.MATRIX]
+    dms = [m for m in sender.sent if m.direct_user == "@karim:localhost"]  # type: ignore[attr-defined]
+    assert len(dms) == 1 and link_in(dms[0].reply.text)
+    async with app.db.session() as session:
+        payloads = (await session.scalars(select(OutboxMessage.payload))).all()
+    assert not any("/tableau/lien/" in str(p) for p in payloads)
+
+
+async def test_a_link_works_once(app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    path = await ask_link(people["camille"])
+    first = await browser()
+    assert (await follow(first, path)).status == 200
+    second = await browser()
+    again = await second.get(path)
+    assert again.status == 403
+    assert "Ce lien n’est plus valable" in await again.text()
+    replay = await first.post(path, data={"nonce": "x"})
+    assert replay.status == 403
+    assert await count(app, DashboardSession) == 1
+
+
+async def test_an_expired_link_is_refused(app: App, op: Speaker, browser: Browser,
+                                          clock) -> None:  # type: ignore[no-untyped-def]
+    people = await demo(app, op)
+    path = await ask_link(people["camille"])
+    clock.advance(minutes=16)
+    response = await (await browser()).get(path)
+    assert response.status == 403
+    assert "pendant 15 minutes" in await response.text()
+
+
+async def test_a_forged_link_is_refused(app: App, op: Speaker, browser: Browser) -> None:
+    await demo(app, op)
+    client = await browser()
+    for path in ("/tableau/lien/" + "0" * 48, "/tableau/lien/<script>", "/tableau/lien/" +
+                 "a" * 500):
+        response = await client.get(path)
+        assert response.status == 403, path
+        html = await response.text()
+        assert "Ce lien n’est plus valable" in html and "<script>" not in html
+    assert await count(app, DashboardSession) == 0
+
+
+async def test_a_page_elsewhere_cannot_use_someone_elses_link(
+        app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    path = await ask_link(people["camille"])
+    attacker = await browser()
+    forged = await attacker.post(path, data={"nonce": "guessed"})
+    assert forged.status == 403 and "Formulaire expiré" in await forged.text()
+    assert await count(app, DashboardSession) == 0
+    assert (await follow(await browser(), path)).status == 200
+
+
+async def test_a_member_sees_their_own_delegation_only(app: App, op: Speaker,
+                                                       browser: Browser) -> None:
+    people = await demo(app, op)
+    client, html = await signed_in(browser, people["bernard"])
+    assert "Vous voyez les données de votre délégation" in html
+    assert "Commune de Barre-des-Cévennes" in html
+    assert "Canohès" not in html and "Montpellier" not in html
+    assert "Comptes à lier" not in html
+    other = re.search(r'/delegations/(\d+)"', html)
+    assert other is not None
+    own_id = int(other.group(1))
+    refused = await client.get(f"/tableau/cohortes/occitanie/delegations/{own_id + 1}")
+    assert refused.status == 403 and "Accès réservé" in await refused.text()
+    coordinator_page = await client.get("/tableau/cohortes/occitanie/comptes")
+    assert coordinator_page.status == 403
+    assert "réservée à la coordination" in await coordinator_page.text()
+    own = await client.get(f"/tableau/cohortes/occitanie/delegations/{own_id}")
+    assert own.status == 200 and "Nathalie Fabre" in await own.text()
+
+
+async def test_another_cohorts_ids_in_the_url_are_not_found(app: App, op: Speaker,
+                                                            browser: Browser) -> None:
+    people = await demo(app, op)
+    await op.say('cohorte creer "Cohorte Bretagne" slug=bretagne')
+    await op.say("delegation ajouter Brest cohorte=bretagne")
+    client, _ = await signed_in(browser, people["camille"])
+    response = await client.get("/tableau/cohortes/bretagne")
+    assert response.status == 404 and "Page introuvable" in await response.text()
+    async with app.db.session() as session:
+        from storage.models import Delegation
+
+        brest = await session.scalar(select(Delegation.id).where(Delegation.territory == "Brest"))
+    response = await client.get(f"/tableau/cohortes/occitanie/delegations/{brest}")
+    assert response.status == 404
+    for junk in ("/tableau/cohortes/occitanie/delegations/abc",
+                 "/tableau/cohortes/" + "x" * 300, "/tableau/nulle-part"):
+        assert (await client.get(junk)).status == 404, junk
+
+
+async def test_a_removed_member_loses_access_at_once(app: App, op: Speaker,
+                                                     browser: Browser) -> None:
+    people = await demo(app, op)
+    client, _ = await signed_in(browser, people["karim"])
+    assert (await client.get("/tableau/cohortes/occitanie")).status == 200
+    await op.say('membre retirer "Karim Benali"')
+    response = await client.get("/tableau/cohortes/occitanie")
+    assert response.status == 403
+    assert "Vous n’êtes pas connecté·e" in await response.text()
+    assert await count(app, DashboardSession) == 0
+
+
+async def test_a_coordinator_whose_role_is_revoked_loses_coordinator_pages(
+        app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    client, _ = await signed_in(browser, people["hugo"])
+    assert (await client.get("/tableau/cohortes/occitanie/comptes")).status == 200
+    await op.say('membre modifier "Hugo Perrin" coordinateur=non')
+    assert (await client.get("/tableau/cohortes/occitanie/comptes")).status in (403, 404)
+
+
+async def test_an_erased_member_loses_access(app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    client, _ = await signed_in(browser, people["bernard"])
+    dm = people["bernard"].dm()
+    code = re.search(r"moi effacer ([A-Z0-9-]{9})", await dm.say("moi effacer"))
+    assert code is not None
+    await dm.say(f"moi effacer {code.group(1)}")
+    response = await client.get("/tableau/cohortes/occitanie")
+    assert response.status == 403
+
+
+async def test_forms_without_the_right_csrf_token_change_nothing(
+        app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    client, _ = await signed_in(browser, people["camille"])
+    page = await (await client.get("/tableau/cohortes/occitanie/comptes")).text()
+    member = re.search(r'name="member" value="(\d+)"', page)
+    assert member is not None
+    before = await count(app, OneTimeCode)
+    for fields in ({"member": member.group(1)}, {"member": member.group(1), "csrf": "0" * 64}):
+        response = await client.post("/tableau/cohortes/occitanie/comptes/code", data=fields)
+        assert response.status == 403
+        assert "Formulaire expiré" in await response.text()
+    other, _ = await signed_in(browser, people["hugo"])
+    stolen = await other.post("/tableau/cohortes/occitanie/comptes/code",
+                              data={"member": member.group(1), "csrf": csrf_of(page)})
+    assert stolen.status == 403
+    assert await count(app, OneTimeCode) == before
+
+
+async def test_a_coordinator_makes_a_link_code_in_a_form_and_it_works_in_chat(
+        app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    client, _ = await signed_in(browser, people["camille"])
+    page = await (await client.get("/tableau/cohortes/occitanie/comptes")).text()
+    assert 'class="todo"' in page
+    lucas = re.search(r'Lucas Chabert</th>.*?name="member" value="(\d+)"', page, re.S)
+    assert lucas is not None
+    response = await client.post("/tableau/cohortes/occitanie/comptes/code",
+                                 data={"member": lucas.group(1), "csrf": csrf_of(page)})
+    html = await response.text()
+    assert response.status == 200
+    code = re.search(r'<code class="big">([A-Z0-9-]+)</code>', html)
+    assert code is not None and "Code pour <strong>Lucas Chabert</strong>" in html
+    lucas_chat = person(app, Platform.SLACK, "ULUCAS", "D1")
+    assert "Bienvenue Lucas Chabert" in await lucas_chat.say(f"moi lier {code.group(1)}")
+    bad = await client.post("/tableau/cohortes/occitanie/comptes/code",
+                            data={"member": "999999", "csrf": csrf_of(page)})
+    assert bad.status == 422
+    assert "n’est pas (ou plus) dans la cohorte" in await bad.text()
+    assert await count(app, OneTimeCode, OneTimeCode.used_at.is_(None)) == 0
+
+
+async def test_names_with_html_are_shown_as_text(app: App, op: Speaker,
+                                                 browser: Browser) -> None:
+    people = await demo(app, op)
+    await op.say('membre ajouter "<script>alert(1)</script> <b>Zoé</b>" delegation=Gruissan '
+                 'categorie=agent')
+    await op.say('delegation ajouter "<img src=x onerror=alert(2)>"')
+    client, html = await signed_in(browser, people["camille"])
+    assert "<script>alert(1)</script>" not in html and "<b>Zoé</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;Zoé&lt;/b&gt;" in html
+    assert "<img" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
+
+
+async def test_signing_out_ends_the_session(app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    client, html = await signed_in(browser, people["camille"])
+    response = await client.post("/tableau/deconnexion", data={"csrf": csrf_of(html)})
+    assert response.status == 200 and "Vous êtes déconnecté·e" in await response.text()
+    assert (await client.get("/tableau/cohortes/occitanie")).status == 403
+
+
+async def test_a_session_ends_after_eight_hours(app: App, op: Speaker, browser: Browser,
+                                                clock) -> None:  # type: ignore[no-untyped-def]
+    people = await demo(app, op)
+    client, _ = await signed_in(browser, people["camille"])
+    clock.advance(hours=7, minutes=59)
+    assert (await client.get("/tableau/cohortes/occitanie")).status == 200
+    clock.advance(minutes=2)
+    assert (await client.get("/tableau/cohortes/occitanie")).status == 403
+
+
+async def test_pages_are_in_the_members_language(app: App, op: Speaker,
+                                                 browser: Browser) -> None:
+    people = await demo(app, op)
+    _, html = await signed_in(browser, people["hugo"])
+    assert '<html lang="en">' in html and "Delegations and members" in html
+
+
+async def test_without_a_session_pages_explain_how_to_get_a_link(app: App, op: Speaker,
+                                                                 browser: Browser) -> None:
+    await demo(app, op)
+    client = await browser()
+    for path in ("/tableau/", "/tableau/cohortes/occitanie"):
+        response = await client.get(path)
+        assert response.status == 403
+        assert "tapez <code>cohorte tableau</code>" in await response.text()
+    response = await client.get("/tableau/cohortes/occitanie", cookies={"cb_session": "f" * 64})
+    assert response.status == 403
+
+
+async def test_every_page_forbids_scripts_framing_and_referrers(app: App, op: Speaker,
+                                                                browser: Browser) -> None:
+    people = await demo(app, op)
+    client, _ = await signed_in(browser, people["camille"])
+    for path in ("/tableau/cohortes/occitanie", "/tableau/inconnu", "/tableau/lien/00"):
+        response = await client.get(path)
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Cache-Control"] == "no-store"
+    css = await client.get("/tableau/static/dashboard.css")
+    assert css.status == 200 and "focus-visible" in await css.text()
