@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import dashboard, me
+import handlers.dashboard as dashboard
 from handlers import help as help_
+from handlers import me
 from handlers.admin import cohorts, delegations, members
 from handlers.core.commands import Router
 from handlers.web.registry import WebRegistry

@@ -3,10 +3,8 @@
 A feature that adds tables imports its model module here.
 """
 
-from storage import (
-    models,  # noqa: F401
-    models_dashboard,  # noqa: F401
-)
+import storage.models_dashboard  # noqa: F401
+from storage import models  # noqa: F401
 from storage.models import Base
 
 metadata = Base.metadata
