@@ -105,13 +105,23 @@ def _blank_delivered_links(app: App):  # type: ignore[no-untyped-def]
 async def demo_link(app: App, member_name: str) -> str | None:
     """``make demo``: serve the dashboard and give the demo coordinator a sign-in link.
 
-    Returns the link, or None when the HTTP port is taken (the console still works).
+    When the configured port is taken (another demo, another service), a free port
+    is used instead and links name it. Returns None if no server could start.
     """
     try:
         await app.web.start()
     except OSError as error:
-        log.warning("dashboard not started: %s", error)
-        return None
+        log.warning("port %s taken (%s), using a free one", app.web.port, error)
+        app.web.port = 0
+        try:
+            await app.web.start()
+        except OSError:
+            return None
+    if app.web.port != app.config.http.port or app.settings.public_url.endswith(":0"):
+        settings = replace(app.settings, public_url=f"http://{app.web.host}:{app.web.port}")
+        app.settings = app.dispatcher.settings = settings
+        if app.dashboard is not None:
+            app.dashboard.settings = settings
     async with app.db.session() as session:
         store = Store(session)
         cohort = await store.cohorts.by_slug("occitanie")

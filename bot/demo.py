@@ -36,6 +36,7 @@ async def main_async(directory: Path, as_name: str) -> int:
     from bot.bootstrap import bootstrap
     from bot.cli import DEMO_FILE
     from bot.console import run_console
+    from bot.dashboard import demo_link
     from handlers.admin.demo import load_cohort_file
     from storage.uow import Store
 
@@ -49,9 +50,15 @@ async def main_async(directory: Path, as_name: str) -> int:
         if any(added.values()):
             print("Cohorte de démonstration chargée : " +
                   ", ".join(f"{v} {k}" for k, v in added.items() if v))
-        print(f"Données : {folder} (SQLite). Vous êtes {as_name}, coordinatrice.\n")
+        print(f"Données : {folder} (SQLite). Vous êtes {as_name}, coordinatrice.")
+        link = await demo_link(app, as_name)
+        if link:
+            print(f"Tableau de bord (lien personnel, 15 min, une fois) : {link}\n"
+                  "Un nouveau lien : tapez « cohorte tableau ».")
+        print()
         await run_console(app, as_name)
     finally:
+        await app.web.stop()
         await app.close()
     return 0
 

@@ -10,12 +10,7 @@ from playwright.async_api import Page
 from bot.bootstrap import App
 from handlers.core.ids import Platform
 from tests.conftest import load_demo
-from tests.support.browser import (  # noqa: F401
-    browser_page,
-    chromium,
-    live_dashboard,
-    screenshot,
-)
+from tests.support.browser import screenshot
 from tests.support.chat import Speaker, person
 from tests.support.web import ask_link
 

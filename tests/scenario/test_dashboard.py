@@ -334,3 +334,37 @@ async def test_every_page_forbids_scripts_framing_and_referrers(app: App, op: Sp
         assert response.headers["Cache-Control"] == "no-store"
     css = await client.get("/tableau/static/dashboard.css")
     assert css.status == 200 and "focus-visible" in await css.text()
+
+
+async def test_the_demo_link_works_even_when_the_usual_port_is_taken(tmp_path, clock  # type: ignore[no-untyped-def]
+                                                                     ) -> None:
+    import socket
+
+    from aiohttp import ClientSession, CookieJar
+
+    from bot.bootstrap import bootstrap
+    from bot.config import BotConfig, Config, DatabaseConfig, HttpConfig
+    from bot.dashboard import demo_link
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    config = Config(bot=BotConfig(data_dir=tmp_path),
+                    database=DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path}/demo.db"),
+                    http=HttpConfig(port=port))
+    demo_app = await bootstrap(config, clock=clock)
+    try:
+        await load_demo(demo_app)
+        url = await demo_link(demo_app, "Camille Martin")
+        assert url is not None and f":{port}/" not in url
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as s:
+            landing = await (await s.get(url)).text()
+            nonce = re.search(r'name="nonce" value="([^"]+)"', landing)
+            assert nonce is not None
+            response = await s.post(url, data={"nonce": nonce.group(1)})
+            assert "<h1>Cohorte Occitanie</h1>" in await response.text()
+    finally:
+        taken.close()
+        await demo_app.web.stop()
+        await demo_app.close()

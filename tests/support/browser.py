@@ -27,9 +27,13 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 __all__ = ["browser_page", "chromium", "live_dashboard", "screenshot"]
 
 
+def _installed() -> bool:
+    return CHROMIUM.exists()
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def chromium() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
+    if not _installed():
         pytest.fail(f"{CHROMIUM} is missing. Run `make test`, which installs Debian's chromium.",
                     pytrace=False)
     async with async_playwright() as playwright:
@@ -65,7 +69,7 @@ async def live_dashboard(app: App) -> AsyncIterator[str]:
 
 
 async def screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(exist_ok=True)  # noqa: ASYNC240
     path = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
