@@ -101,3 +101,16 @@ def test_names_with_markup_stay_text_in_the_summary() -> None:
     grid = Grid("*gras* <b>", (Column("[a](b)"),), (GridRow("x", (Y,)),))
     text = results_reply(Catalog().bind("fr"), grid).text
     assert "\\*gras\\*" in text and "\\[a\\](b)" in text
+
+
+def test_the_web_grid_marks_answers_with_symbols_words_and_the_best_column() -> None:
+    from messages.html import HtmlCatalog
+
+    grid = Grid("<b>Plénière</b>", (Column("mar. 3 juin", "10 h"), Column("jeu. 5 juin")), (
+        GridRow("<script>x</script>", (Y, M)), GridRow("Paul", (Y, N)), GridRow("Inès", (Z, Z))))
+    html = HtmlCatalog().render("fr", "fragments/grid", grid=grid)
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;Plénière" in html
+    assert html.count('class="answer yes"') == 2 and html.count('class="answer none"') == 2
+    assert '<th scope="col" class="best">mar. 3 juin' in html
+    assert "2 oui" in html and "(+1 si besoin)" in html
+    assert '<span class="visually-hidden">si besoin</span>' in html
