@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "cohortbot_read_only"
 
 
 class Database:
@@ -47,6 +48,8 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
@@ -63,6 +66,22 @@ class Database:
                 yield session
             return
         async with self._write_lock, self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only (dashboard pages): it never waits for writers.
+
+        On SQLite it skips the write queue and opens a deferred transaction, which in
+        WAL mode reads a consistent snapshot while events are being written; it must
+        not write (SQLite would then fail with "database is locked" under contention).
+        On PostgreSQL it is an ordinary session.
+        """
+        if self._write_lock is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self.read_sessions() as session, session.begin():
             yield session
 
     async def upgrade(self, revision: str = "heads") -> None:
@@ -115,4 +134,5 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY)
+                             else "BEGIN IMMEDIATE")

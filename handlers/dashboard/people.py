@@ -15,15 +15,16 @@ from handlers.admin.members import new_code
 from handlers.web.core import Access, FormInvalid, WebError, WebResponse
 from handlers.web.page import PageContext
 from handlers.web.registry import WebRegistry
-from storage.models import Category, Cohort, Delegation, Member
+from storage.models import Category, Cohort
+from storage.repos.dashboard import DelegationView, PersonView
 
 CATEGORIES = tuple(Category)
 
 
-def _row(delegation: Delegation) -> dict[str, object]:
+def _row(delegation: DelegationView) -> dict[str, object]:
     """One delegation as the tables show it: who per category, référents, accounts linked."""
-    members = [m for m in delegation.members if m.erased_at is None]
-    by_category: dict[str, list[Member]] = {c.value: [] for c in CATEGORIES}
+    members = delegation.members
+    by_category: dict[str, list[PersonView]] = {c.value: [] for c in CATEGORIES}
     for member in members:
         if member.category is not None:
             by_category[member.category.value].append(member)
@@ -33,7 +34,7 @@ def _row(delegation: Delegation) -> dict[str, object]:
         "by_category": by_category,
         "missing": [c.value for c in CATEGORIES if not by_category[c.value]],
         "referents": [m for m in members if m.is_referent],
-        "linked": sum(1 for m in members if m.identities),
+        "linked": sum(1 for m in members if m.platforms),
     }
 
 
@@ -61,19 +62,19 @@ async def overview(page: PageContext) -> WebResponse:
 
 
 async def people_section(page: PageContext, cohort: Cohort) -> Markup:
-    delegations = page.visible(await page.store.delegations.of_cohort(cohort.id))
-    coordinators = await page.store.members.coordinators(cohort.id)
+    people = await page.store.dashboard.people(cohort.id)
     rooms = await page.store.rooms.of_cohort(cohort.id)
-    return page.fragment("sections/people", rows=[_row(d) for d in delegations],
-                         coordinators=coordinators, rooms=rooms, categories=CATEGORIES)
+    return page.fragment("sections/people", rows=[_row(d) for d in page.visible(
+        people.delegations)], coordinators=people.coordinators, rooms=rooms,
+        categories=CATEGORIES)
 
 
-async def _delegation(page: PageContext) -> Delegation:
+async def _delegation(page: PageContext) -> DelegationView:
     assert page.cohort is not None and page.viewer is not None
     raw = page.request.params.get("delegation", "")
     wanted = int(raw) if raw.isdigit() and len(raw) < 10 else None
-    found = next((d for d in await page.store.delegations.of_cohort(page.cohort.id)
-                  if d.id == wanted), None)
+    people = await page.store.dashboard.people(page.cohort.id)
+    found = next((d for d in people.delegations if d.id == wanted), None)
     if found is None:
         raise WebError(404, "not_found")
     if not page.viewer.sees_delegation(page.cohort.id, found.id):
@@ -95,10 +96,9 @@ async def _accounts_page(page: PageContext, *, status: int = 200, errors: dict[s
                          | None = None, issued: dict[str, object] | None = None
                          ) -> WebResponse:
     assert page.cohort is not None
-    delegations = await page.store.delegations.of_cohort(page.cohort.id)
-    coordinators = await page.store.members.coordinators(page.cohort.id)
-    return page.render("accounts", status=status, rows=[_row(d) for d in delegations],
-                       coordinators=coordinators, errors=errors or {}, issued=issued)
+    people = await page.store.dashboard.people(page.cohort.id)
+    return page.render("accounts", status=status, rows=[_row(d) for d in people.delegations],
+                       coordinators=people.coordinators, errors=errors or {}, issued=issued)
 
 
 async def issue_code(page: PageContext) -> WebResponse:

@@ -75,8 +75,9 @@ class WebDispatcher:
     async def handle(self, spec: PageSpec | None, request: WebRequest) -> WebResponse:
         """Answer ``request`` with ``spec``'s page (``None``: no such page, a French 404)."""
         page: PageContext | None = None
+        reading = spec is None or spec.method in ("GET", "HEAD")
         try:
-            async with self.db.session() as session:
+            async with (self.db.read_session() if reading else self.db.session()) as session:
                 page = self._context(request, Store(session))
                 await self._authenticate(page)
                 if spec is None:
@@ -176,7 +177,7 @@ class WebDispatcher:
         a fresh one: who is looking and their cohort are read again, nothing is written.
         """
         try:
-            async with self.db.session() as session:
+            async with self.db.read_session() as session:
                 fresh = self._context(request, Store(session))
                 await self._authenticate(fresh)
                 slug = request.params.get("cohort", "")

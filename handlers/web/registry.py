@@ -48,6 +48,9 @@ class PageSpec:
     csrf: bool = True
     """POST pages check the session's CSRF token (the sign-in page checks its own)."""
 
+    # GET pages run in a read-only transaction (they never wait for chat events being
+    # written, nor delay them); whatever changes something is a POST form.
+
     @property
     def needs_cohort(self) -> bool:
         return "{cohort}" in self.path

@@ -6,11 +6,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from storage.models import Member, PlatformIdentity
+from storage.models import Category, CoordinatorRole, Delegation, Member, PlatformIdentity
 from storage.models_dashboard import DashboardLink, DashboardSession
 
 
@@ -37,6 +37,30 @@ class Signed:
     identity: PlatformIdentity | None
     member: Member | None
     expires_at: datetime
+
+
+@dataclass(slots=True)
+class PersonView:
+    """A member as the dashboard's tables show them, with the platforms they linked."""
+
+    id: int
+    display_name: str
+    category: Category | None
+    is_referent: bool
+    platforms: list[str]
+
+
+@dataclass(slots=True)
+class DelegationView:
+    id: int
+    territory: str
+    members: list[PersonView]
+
+
+@dataclass(slots=True)
+class CohortPeople:
+    delegations: list[DelegationView]
+    coordinators: list[PersonView]
 
 
 class DashboardRepo:
@@ -103,3 +127,42 @@ class DashboardRepo:
         sessions = await self.session.execute(delete(DashboardSession).where(
             or_(DashboardSession.expires_at <= now, DashboardSession.revoked_at.is_not(None))))
         return int(links.rowcount or 0) + int(sessions.rowcount or 0)
+
+    async def people(self, cohort_id: int) -> CohortPeople:
+        """Delegations, their members and the coordinators of a cohort, in three queries.
+
+        Pages list everybody at once; plain rows instead of ORM relationship loading
+        keep the overview of a 40-member cohort within a few milliseconds.
+        """
+        member_rows = (await self.session.execute(
+            select(Delegation.id, Delegation.territory, Member.id, Member.display_name,
+                   Member.category, Member.is_referent)
+            .select_from(Delegation)
+            .outerjoin(Member, and_(Member.delegation_id == Delegation.id,
+                                    Member.erased_at.is_(None)))
+            .where(Delegation.cohort_id == cohort_id)
+            .order_by(Delegation.territory, Delegation.id, Member.display_name))).all()
+        coordinator_rows = (await self.session.execute(
+            select(Member.id, Member.display_name, Member.category, Member.is_referent)
+            .join(CoordinatorRole, CoordinatorRole.member_id == Member.id)
+            .where(CoordinatorRole.cohort_id == cohort_id, Member.erased_at.is_(None))
+            .order_by(Member.display_name))).all()
+        in_delegations = select(Member.id).join(Delegation).where(
+            Delegation.cohort_id == cohort_id)
+        coordinating = select(CoordinatorRole.member_id).where(
+            CoordinatorRole.cohort_id == cohort_id)
+        platforms: dict[int, list[str]] = {}
+        for member_id, platform in (await self.session.execute(
+                select(PlatformIdentity.member_id, PlatformIdentity.platform)
+                .where(PlatformIdentity.member_id.in_(union_all(in_delegations, coordinating)))
+                .order_by(PlatformIdentity.platform))).all():
+            platforms.setdefault(member_id, []).append(platform)
+        delegations: dict[int, DelegationView] = {}
+        for d_id, territory, m_id, name, category, referent in member_rows:
+            view = delegations.setdefault(d_id, DelegationView(d_id, territory, []))
+            if m_id is not None:
+                view.members.append(PersonView(m_id, name, category, bool(referent),
+                                               platforms.get(m_id, [])))
+        coordinators = [PersonView(m_id, name, category, bool(referent), platforms.get(m_id, []))
+                        for m_id, name, category, referent in coordinator_rows]
+        return CohortPeople(list(delegations.values()), coordinators)
