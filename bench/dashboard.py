@@ -101,7 +101,7 @@ async def signed_in_session(app: App, base: str) -> ClientSession:
 
 
 async def timed_requests(client: ClientSession, urls: list[str], concurrency: int,
-                         expect: str) -> tuple[list[float], float, int]:
+                         expect: str) -> tuple[list[float], float, int, float]:
     latencies: list[float] = []
     sizes: list[int] = []
     queue: asyncio.Queue[str] = asyncio.Queue()
@@ -118,9 +118,10 @@ async def timed_requests(client: ClientSession, urls: list[str], concurrency: in
             assert response.status == 200 and expect.encode() in body, (url, response.status)
             sizes.append(len(body))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, time.perf_counter() - started, max(sizes)
+    cpu_ms = round((time.process_time() - cpu) * 1000 / len(urls), 3)
+    return latencies, time.perf_counter() - started, max(sizes), cpu_ms
 
 
 def availability_grid() -> Grid:
@@ -133,14 +134,15 @@ def availability_grid() -> Grid:
                    for r in range(10)))
 
 
-def timed(fn, count: int) -> tuple[list[float], float]:  # type: ignore[no-untyped-def]
+def timed(fn, count: int) -> tuple[list[float], float, float]:  # type: ignore[no-untyped-def]
     latencies = []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
         t = time.perf_counter()
         fn()
         latencies.append((time.perf_counter() - t) * 1000)
-    return latencies, time.perf_counter() - started
+    return (latencies, time.perf_counter() - started,
+            round((time.process_time() - cpu) * 1000 / count, 3))
 
 
 async def bench_backend(name: str, url: str, data_dir: Path, requests: int, concurrency: int
@@ -165,14 +167,16 @@ async def bench_backend(name: str, url: str, data_dir: Path, requests: int, conc
                              for i in range(requests)]
             await timed_requests(client, overview_urls[:50], concurrency, "Cohorte n°")
             static_page["body"] = await (await client.get(overview_urls[0])).read()
-            latencies, seconds, size = await timed_requests(
+            latencies, seconds, size, cpu = await timed_requests(
                 client, [f"{base}/bench/static"] * requests, concurrency, "Cohorte n°")
             rows.append({"backend": name, "item": "baseline: bare aiohttp, static page",
-                         "bytes": size, **summary(latencies, seconds), "rss_mib": rss_mib()})
-            latencies, seconds, size = await timed_requests(client, overview_urls, concurrency,
-                                                            "Cohorte n°")
+                         "bytes": size, **summary(latencies, seconds), "cpu_ms": cpu,
+                         "rss_mib": rss_mib()})
+            latencies, seconds, size, cpu = await timed_requests(client, overview_urls,
+                                                                 concurrency, "Cohorte n°")
             rows.append({"backend": name, "item": "overview page (HTTP, signed in)",
-                         "bytes": size, **summary(latencies, seconds), "rss_mib": rss_mib()})
+                         "bytes": size, **summary(latencies, seconds), "cpu_ms": cpu,
+                         "rss_mib": rss_mib()})
         finally:
             await client.close()
             await server.close()
@@ -188,14 +192,16 @@ def bench_renderers(count: int) -> list[dict[str, object]]:
     texts = Catalog().bind("fr")
     html = HtmlCatalog(globals_={"url": lambda *a, **k: "/", "static": lambda n: n})
     rows = []
-    latencies, seconds = timed(lambda: html.render("fr", "fragments/grid", grid=grid), count)
+    latencies, seconds, cpu = timed(lambda: html.render("fr", "fragments/grid", grid=grid),
+                                    count)
     rows.append({"backend": "-", "item": "10 × 8 grid, HTML fragment",
                  "bytes": len(html.render("fr", "fragments/grid", grid=grid).encode()),
-                 **summary(latencies, seconds), "rss_mib": rss_mib()})
-    latencies, seconds = timed(lambda: results_reply(texts, grid), count // 4)
+                 **summary(latencies, seconds), "cpu_ms": cpu, "rss_mib": rss_mib()})
+    latencies, seconds, cpu = timed(lambda: results_reply(texts, grid), count // 4)
     size = len(results_reply(texts, grid).attachments[0].content)
     rows.append({"backend": "-", "item": "10 × 8 grid, PNG + summary",
-                 "bytes": size, **summary(latencies, seconds), "rss_mib": rss_mib()})
+                 "bytes": size, **summary(latencies, seconds), "cpu_ms": cpu,
+                 "rss_mib": rss_mib()})
     return rows
 
 
@@ -220,11 +226,12 @@ async def main() -> None:
             await pg.stop()
     peak_added = round(peak_rss_mib() - peak_start, 1)
     print(table(rows, ["backend", "item", "bytes", "count", "p50_ms", "p99_ms", "per_second",
-                       "rss_mib"]))
+                       "cpu_ms", "rss_mib"]))
     print(f"\nRSS at start {rss_start} MiB; peak RSS added by the run {peak_added} MiB")
-    path = write("dashboard", {"requests": args.requests, "concurrency": args.concurrency,
-                               "cohorts": COHORTS, "rss_start_mib": rss_start,
-                               "peak_rss_added_mib": peak_added, "rows": rows})
+    path = write(f"dashboard-c{args.concurrency}", {
+        "requests": args.requests, "concurrency": args.concurrency, "cohorts": COHORTS,
+        "rss_start_mib": rss_start,
+        "peak_rss_added_mib": peak_added, "rows": rows})
     print(f"written to {path}")
 
 

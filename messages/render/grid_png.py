@@ -198,7 +198,7 @@ def render_png(grid: Grid, labels: Labels, layout: Layout = Layout()) -> bytes:
         _star(draw, x1 - 11, header_top + 11, 7)
     _legend(draw, labels, layout, m, height - m - layout.legend_h, small, bool(best))
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False, compress_level=6)
+    image.save(out, format="PNG", optimize=False, compress_level=1)
     return out.getvalue()
 
 
