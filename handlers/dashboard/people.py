@@ -11,14 +11,20 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
-from handlers.admin.members import new_code
+from handlers.admin.members import add_member, new_code
+from handlers.core.errors import UserFacingError
 from handlers.web.core import Access, FormInvalid, WebError, WebResponse
 from handlers.web.page import PageContext
 from handlers.web.registry import WebRegistry
+from messages.render.plain import to_plain
 from storage.models import Category, Cohort
 from storage.repos.dashboard import DelegationView, PersonView
 
 CATEGORIES = tuple(Category)
+CATEGORY_VALUES = tuple(c.value for c in Category)
+CHAT_ERROR_FIELDS = {"errors/name_too_long": "nom", "admin/member_exists": "nom",
+                     "admin/member_needs_delegation": "delegation"}
+"""Which form field a refusal of the shared checks (the chat's sentences) belongs to."""
 
 
 def _row(delegation: DelegationView) -> dict[str, object]:
@@ -97,8 +103,12 @@ async def _accounts_page(page: PageContext, *, status: int = 200, errors: dict[s
                          ) -> WebResponse:
     assert page.cohort is not None
     people = await page.store.dashboard.people(page.cohort.id)
+    wanted = page.request.query.get("ajout", "")
+    everybody = [p for d in people.delegations for p in d.members] + people.coordinators
+    added = next((p for p in everybody if str(p.id) == wanted), None)
     return page.render("accounts", status=status, rows=[_row(d) for d in people.delegations],
-                       coordinators=people.coordinators, errors=errors or {}, issued=issued)
+                       coordinators=people.coordinators, errors=errors or {}, issued=issued,
+                       added=added)
 
 
 async def issue_code(page: PageContext) -> WebResponse:
@@ -120,6 +130,64 @@ async def issue_code(page: PageContext) -> WebResponse:
                                               "expires": page.now() + ttl})
 
 
+async def member_form(page: PageContext) -> WebResponse:
+    """The form twin of ``membre ajouter``."""
+    return await _member_form_page(page, values={}, errors={})
+
+
+async def _member_form_page(page: PageContext, *, values: dict[str, object],
+                            errors: dict[str, dict[str, str]], status: int = 200
+                            ) -> WebResponse:
+    assert page.cohort is not None
+    people = await page.store.dashboard.people(page.cohort.id)
+    return page.render("member_form", status=status, delegations=people.delegations,
+                       categories=CATEGORIES, values=values, errors=errors)
+
+
+async def add_member_submit(page: PageContext) -> WebResponse:
+    """Add a member from the form: the chat's checks, the fields at fault marked."""
+    assert page.cohort is not None
+    form = page.request.form
+    values: dict[str, object] = {
+        "nom": form.get("nom")[:300], "delegation": form.get("delegation").strip(),
+        "categorie": form.get("categorie").strip(), "referent": form.get("referent") == "oui",
+        "coordinateur": form.get("coordinateur") == "oui"}
+    errors: dict[str, dict[str, str]] = {}
+    name = " ".join(str(values["nom"]).split())
+    if not name:
+        errors["nom"] = {"key": "required"}
+    delegation = None
+    raw = str(values["delegation"])
+    if raw:
+        found = await page.store.delegations.get(int(raw)) \
+            if raw.isdigit() and len(raw) < 10 else None
+        if found is None or found.cohort_id != page.cohort.id:
+            errors["delegation"] = {"key": "unknown"}
+        delegation = found
+    category = None
+    if values["categorie"]:
+        if values["categorie"] not in CATEGORY_VALUES:
+            errors["categorie"] = {"key": "unknown"}
+        else:
+            category = Category(str(values["categorie"]))
+    member = None
+    if not errors:
+        try:
+            member = await add_member(
+                page.store, page.cohort, name=name, delegation=delegation, category=category,
+                referent=bool(values["referent"]), coordinator=bool(values["coordinateur"]),
+                language=None, now=page.now())
+        except UserFacingError as refused:
+            text = to_plain(page.texts(refused.template, prefix="", **refused.context))
+            errors[CHAT_ERROR_FIELDS.get(refused.template, "nom")] = {"key": "chat",
+                                                                      "text": text}
+    if member is None:
+        raise FormInvalid(await _member_form_page(page, values=values, errors=errors,
+                                                  status=422))
+    await page.audit("member.add", member_id=member.id, via="web")
+    return WebResponse.redirect(page.url("dashboard.accounts") + f"?ajout={member.id}")
+
+
 def register_web(web: WebRegistry) -> None:
     web.page("dashboard.home", "/tableau/", access=Access.SIGNED_IN)(home)
     web.page("dashboard.overview", "/tableau/cohortes/{cohort}")(overview)
@@ -129,6 +197,10 @@ def register_web(web: WebRegistry) -> None:
              access=Access.COORDINATOR)(accounts)
     web.page("dashboard.issue_code", "/tableau/cohortes/{cohort}/comptes/code", method="POST",
              access=Access.COORDINATOR)(issue_code)
+    web.page("dashboard.member_form", "/tableau/cohortes/{cohort}/membres/ajouter",
+             access=Access.COORDINATOR)(member_form)
+    web.page("dashboard.add_member", "/tableau/cohortes/{cohort}/membres/ajouter",
+             method="POST", access=Access.COORDINATOR)(add_member_submit)
     web.section("overview", "people", order=10)(people_section)
     web.nav("overview", "dashboard.overview", order=0)
     web.nav("accounts", "dashboard.accounts", order=90, access=Access.COORDINATOR)

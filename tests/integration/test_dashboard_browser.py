@@ -96,3 +96,26 @@ async def test_a_used_link_shows_a_clear_page(app: App, op: Speaker, browser_pag
     await browser_page.get_by_role("heading", name="Vous êtes déconnecté·e").wait_for()
     response = await browser_page.goto(live_dashboard + "/tableau/cohortes/occitanie")
     assert response is not None and response.status == 403
+
+
+async def test_a_coordinator_corrects_the_member_form_and_sends_it(
+        app: App, op: Speaker, browser_page: Page, live_dashboard: str) -> None:
+    people = await cohort(app, op)
+    await open_link(browser_page, live_dashboard, await ask_link(people["camille"]))
+    await browser_page.get_by_role("link", name="Comptes à lier").click()
+    await browser_page.get_by_role("link", name="Ajouter un membre").click()
+    await browser_page.get_by_label("Délégation", exact=True).select_option(label="Commune de Gruissan")
+    await browser_page.get_by_label("Catégorie", exact=True).select_option(label="Agent·e")
+    await browser_page.get_by_role("button", name="Ajouter").click()
+    await browser_page.get_by_role("alert").wait_for()
+    name = browser_page.get_by_label("Prénom et nom")
+    assert await name.get_attribute("aria-invalid") == "true"
+    assert "Indiquez le prénom et le nom" in await browser_page.inner_text("#nom-error")
+    assert await browser_page.get_by_label("Délégation", exact=True).input_value() != ""
+    await screenshot(browser_page, "dashboard-member-form-error")
+    await name.fill("Inès Garcia")
+    await browser_page.get_by_label("Référent·e de sa délégation").check()
+    await browser_page.get_by_role("button", name="Ajouter").click()
+    await browser_page.get_by_role("status").wait_for()
+    assert "Inès Garcia a été ajouté·e" in await browser_page.get_by_role("status").inner_text()
+    assert "Inès Garcia — agent·e · référent·e" in await op.say("membre lister Gruissan")

@@ -368,3 +368,76 @@ async def test_the_demo_link_works_even_when_the_usual_port_is_taken(tmp_path, c
         taken.close()
         await demo_app.web.stop()
         await demo_app.close()
+
+
+async def members_named(app: App, name: str) -> int:
+    from storage.models import Member
+
+    return await count(app, Member, Member.display_name == name)
+
+
+async def test_a_coordinator_adds_a_member_in_the_form_with_the_chat_checks(
+        app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    client, _ = await signed_in(browser, people["camille"])
+    form_page = await client.get("/tableau/cohortes/occitanie/membres/ajouter")
+    html = await form_page.text()
+    assert form_page.status == 200 and "Ajouter un membre" in html
+    gruissan = re.search(r'<option value="(\d+)">Commune de Gruissan</option>', html)
+    assert gruissan is not None
+    url = "/tableau/cohortes/occitanie/membres/ajouter"
+    base = {"csrf": csrf_of(html), "delegation": gruissan.group(1), "categorie": "agent"}
+    cases = [
+        ({"nom": "   "}, "nom", "Indiquez le prénom et le nom."),
+        ({"nom": "x" * 201}, "nom", "200"),
+        ({"nom": "Zoé Durand", "delegation": "999999"}, "delegation",
+         "Choisissez une délégation de la liste."),
+        ({"nom": "Zoé Durand", "delegation": "abc"}, "delegation", "Choisissez une délégation"),
+        ({"nom": "Zoé Durand", "categorie": "pirate"}, "categorie", "Choisissez une catégorie"),
+        ({"nom": "Zoé Durand", "delegation": ""}, "delegation", "délégation"),
+        ({"nom": "Bernard Roux"}, "nom", "Bernard Roux"),
+    ]
+    for fields, field, message in cases:
+        response = await client.post(url, data={**base, **fields})
+        page = await response.text()
+        assert response.status == 422, fields
+        assert f'aria-describedby="{field}-error"' in page, fields
+        error = re.search(rf'<p class="error" id="{field}-error">(.*?)</p>', page, re.S)
+        assert error is not None and message in error.group(1), (fields, error)
+        assert "rien n’a été enregistré" in page
+    assert await members_named(app, "Zoé Durand") == 0
+    assert await members_named(app, "Bernard Roux") == 1
+    response = await client.post(url, data={**base, "nom": "  Zoé   Durand ",
+                                             "referent": "oui"})
+    page = await response.text()
+    assert response.status == 200 and response.url.path.endswith("/comptes")
+    assert "<strong>Zoé Durand</strong> a été ajouté·e" in page
+    assert await members_named(app, "Zoé Durand") == 1
+    listing = await op.say("membre lister Gruissan")
+    assert "Zoé Durand — agent·e · référent·e" in listing
+    again = await client.post(url, data={**base, "nom": "zoé durand"})
+    assert again.status == 422 and await members_named(app, "Zoé Durand") == 1
+
+
+async def test_the_member_form_keeps_what_was_typed_and_escapes_it(
+        app: App, op: Speaker, browser: Browser) -> None:
+    people = await demo(app, op)
+    client, _ = await signed_in(browser, people["camille"])
+    html = await (await client.get("/tableau/cohortes/occitanie/membres/ajouter")).text()
+    response = await client.post("/tableau/cohortes/occitanie/membres/ajouter", data={
+        "csrf": csrf_of(html), "nom": '"><script>alert(1)</script>', "categorie": "x"})
+    page = await response.text()
+    assert response.status == 422
+    assert "<script>alert(1)" not in page
+    assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+
+
+async def test_members_cannot_open_or_post_the_member_form(app: App, op: Speaker,
+                                                           browser: Browser) -> None:
+    people = await demo(app, op)
+    client, html = await signed_in(browser, people["bernard"])
+    url = "/tableau/cohortes/occitanie/membres/ajouter"
+    assert (await client.get(url)).status == 403
+    response = await client.post(url, data={"csrf": csrf_of(html), "nom": "Intrus"})
+    assert response.status == 403
+    assert await members_named(app, "Intrus") == 0
