@@ -89,6 +89,7 @@ async def sign_in(page: PageContext) -> WebResponse:
         if len(token) <= 128 else None
     if holder is None:
         raise WebError(403, "link_invalid")
+    await page.store.dashboard.forget_expired(page.now())
     secret = secrets.token_hex(32)
     await page.store.dashboard.open_session(secret, holder, now=page.now(), ttl=SESSION_TTL)
     page.cookies.append(SetCookie(SESSION_COOKIE, secret,

@@ -441,3 +441,15 @@ async def test_members_cannot_open_or_post_the_member_form(app: App, op: Speaker
     response = await client.post(url, data={"csrf": csrf_of(html), "nom": "Intrus"})
     assert response.status == 403
     assert await members_named(app, "Intrus") == 0
+
+
+async def test_used_and_expired_links_and_sessions_are_not_kept(app: App, op: Speaker,
+                                                                browser: Browser,
+                                                                clock) -> None:  # type: ignore[no-untyped-def]
+    people = await demo(app, op)
+    await signed_in(browser, people["camille"])
+    await ask_link(people["karim"])
+    clock.advance(hours=9)
+    await signed_in(browser, people["bernard"])
+    assert await count(app, DashboardLink) == 0
+    assert await count(app, DashboardSession) == 1
