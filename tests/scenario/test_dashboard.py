@@ -453,3 +453,43 @@ async def test_used_and_expired_links_and_sessions_are_not_kept(app: App, op: Sp
     await signed_in(browser, people["bernard"])
     assert await count(app, DashboardLink) == 0
     assert await count(app, DashboardSession) == 1
+
+
+async def test_behind_tls_the_session_cookie_is_secure_and_admins_see_every_cohort(
+        tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.bootstrap import bootstrap
+    from bot.config import BotConfig, Config, DatabaseConfig, HttpConfig
+    from tests.support.chat import operator
+
+    config = Config(bot=BotConfig(data_dir=tmp_path, admins=("slack:UADMIN",)),
+                    database=DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path}/tls.db"),
+                    http=HttpConfig(public_url="https://cohortbot.example.org"))
+    tls_app = await bootstrap(config, clock=clock)
+    try:
+        await load_demo(tls_app)
+        await operator(tls_app).say('cohorte creer "Cohorte Bretagne" slug=bretagne')
+        admin = person(tls_app, Platform.SLACK, "UADMIN", "D-ADMIN")
+        text = await admin.dm().say("cohorte tableau cohorte=bretagne")
+        assert "https://cohortbot.example.org/tableau/lien/" in text
+        async with TestClient(TestServer(tls_app.web.app)) as client:
+            path = link_in(text)
+            landing = await client.get(path)
+            nonce = re.search(r'name="nonce" value="([^"]+)"', await landing.text())
+            assert nonce is not None
+            signin = [c for c in landing.headers.getall("Set-Cookie")
+                      if c.startswith("cb_signin=")][0]
+            assert "Secure" in signin and "SameSite=Strict" in signin
+            response = await client.post(path, data={"nonce": nonce.group(1)},
+                                         cookies={"cb_signin": nonce.group(1)},
+                                         allow_redirects=False)
+            assert response.status == 303
+            assert response.headers["Location"] == "/tableau/cohortes/bretagne"
+            cookie = [c for c in response.headers.getall("Set-Cookie")
+                      if c.startswith("cb_session=")][0]
+            assert "Secure" in cookie and "HttpOnly" in cookie
+            secret = cookie.split(";")[0].split("=", 1)[1]
+            home = await client.get("/tableau/", cookies={"cb_session": secret})
+            html = await home.text()
+            assert "Cohorte Bretagne" in html and "Cohorte Occitanie" in html
+    finally:
+        await tls_app.close()
