@@ -493,3 +493,62 @@ async def test_behind_tls_the_session_cookie_is_secure_and_admins_see_every_coho
             assert "Cohorte Bretagne" in html and "Cohorte Occitanie" in html
     finally:
         await tls_app.close()
+
+
+async def test_a_feature_adds_an_overview_section_and_its_own_pages(tmp_path, clock  # type: ignore[no-untyped-def]
+                                                                    ) -> None:
+    from markupsafe import Markup, escape
+
+    from bot.bootstrap import bootstrap
+    from handlers.registry import WEB_FEATURES, build_web
+    from handlers.web.core import Access, WebError, WebResponse
+    from handlers.web.page import PageContext
+    from tests.conftest import make_config
+
+    web = build_web(WEB_FEATURES)
+
+    @web.section("overview", "polls", order=30)
+    async def open_polls(page: PageContext, cohort) -> Markup:  # type: ignore[no-untyped-def]
+        return Markup("<section id='polls'>{} sondages ouverts</section>").format(
+            escape(cohort.name))
+
+    @web.section("overview", "drafts", order=35, access=Access.COORDINATOR)
+    async def drafts(page: PageContext, cohort) -> Markup:  # type: ignore[no-untyped-def]
+        return Markup("<section id='drafts'>brouillons</section>")
+
+    @web.page("polls.close", "/tableau/cohortes/{cohort}/sondages/{poll}/fermer",
+              method="POST", access=Access.COORDINATOR)
+    async def close(page: PageContext) -> WebResponse:
+        if page.request.params["poll"] != "7":
+            raise WebError(404, "not_found")
+        await page.audit("poll.close", poll=7)
+        return WebResponse.html("fermé")
+
+    assert web.url("polls.close", cohort="a b", poll=7) == "/tableau/cohortes/a%20b/sondages/7/fermer"
+    feature_app = await bootstrap(make_config(tmp_path), clock=clock, web_registry=web)
+    try:
+        from tests.support.chat import operator
+
+        op = operator(feature_app)
+        people = await demo(feature_app, op)
+        async with TestClient(TestServer(feature_app.web.app)) as client:
+            html = await (await follow(client, await ask_link(people["camille"]))).text()
+            assert html.index("Délégations et membres") < html.index("Cohorte Occitanie sondages")
+            assert "brouillons" in html
+            closed = await client.post("/tableau/cohortes/occitanie/sondages/7/fermer",
+                                       data={"csrf": csrf_of(html)})
+            assert closed.status == 200 and await closed.text() == "fermé"
+            missing = await client.post("/tableau/cohortes/occitanie/sondages/8/fermer",
+                                        data={"csrf": csrf_of(html)})
+            assert missing.status == 404
+        async with TestClient(TestServer(feature_app.web.app)) as client:
+            html = await (await follow(client, await ask_link(people["bernard"]))).text()
+            assert "sondages ouverts" in html and "brouillons" not in html
+            refused = await client.post("/tableau/cohortes/occitanie/sondages/7/fermer",
+                                        data={"csrf": csrf_of(html)})
+            assert refused.status == 403
+        from storage.models import AuditEntry
+
+        assert await count(feature_app, AuditEntry, AuditEntry.action == "poll.close") == 1
+    finally:
+        await feature_app.close()
