@@ -26,8 +26,10 @@ async def cohort(app: App, op: Speaker) -> dict[str, Speaker]:
             "bernard": person(app, Platform.SLACK, "UBERNARD", "C-OCC")}
 
 
-async def open_link(page: Page, base: str, path: str) -> None:
+async def open_link(page: Page, base: str, path: str, shot: str | None = None) -> None:
     await page.goto(base + path)
+    if shot:
+        await screenshot(page, shot)
     await page.get_by_role("button", name="Ouvrir mon tableau de bord").click()
     await page.wait_for_load_state()
 
@@ -35,7 +37,8 @@ async def open_link(page: Page, base: str, path: str) -> None:
 async def test_a_coordinator_opens_the_link_and_sees_who_is_missing(
         app: App, op: Speaker, browser_page: Page, live_dashboard: str) -> None:
     people = await cohort(app, op)
-    await open_link(browser_page, live_dashboard, await ask_link(people["camille"]))
+    await open_link(browser_page, live_dashboard, await ask_link(people["camille"]),
+                    shot="dashboard-sign-in")
     assert browser_page.url.endswith("/tableau/cohortes/occitanie")
     await browser_page.get_by_role("heading", name="Cohorte Occitanie", level=1).wait_for()
     table = browser_page.get_by_role("table")
@@ -76,6 +79,7 @@ async def test_a_member_is_refused_coordinator_pages_and_other_delegations(
     await open_link(browser_page, live_dashboard, await ask_link(people["bernard"]))
     body = await browser_page.inner_text("main")
     assert "Barre-des-Cévennes" in body and "Canohès" not in body
+    await screenshot(browser_page, "dashboard-overview-member")
     assert await browser_page.get_by_role("link", name="Comptes à lier").count() == 0
     response = await browser_page.goto(live_dashboard + "/tableau/cohortes/occitanie/comptes")
     assert response is not None and response.status == 403
