@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.calendar import wire_calendar
 from bot.config import Config
+from bot.dashboard import mount as mount_dashboard
 from bot.delivery import Delivery
 from bot.metrics import PrometheusMetrics
 from bot.scheduler import Scheduler
@@ -23,6 +24,7 @@ from handlers.core.dispatch import Dispatcher
 from handlers.core.settings import Settings
 from handlers.polls.writer import VoteWriter
 from handlers.registry import build_router
+from handlers.web.registry import WebRegistry
 from messages.texts import Catalog
 from storage.db import Database
 
@@ -47,6 +49,8 @@ class App:
     runtime: list[Any] = field(default_factory=list)
     """Platform parts with ``start()``/``stop()`` (the Matrix sync loop…), started by
     :func:`bot.runtime.run` and stopped by :meth:`close`."""
+    dashboard: Any = None
+    """The web dashboard's dispatcher (``bot/dashboard.py``), mounted on ``web``."""
 
     async def close(self) -> None:
         await self.scheduler.stop()
@@ -87,7 +91,8 @@ def notes_policy(config: Config, settings: Settings) -> Any:
 
 
 async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool = True,
-                    router: Router | None = None) -> App:
+                    router: Router | None = None, web_registry: WebRegistry | None = None
+                    ) -> App:
     """Build the application. Migrations are applied first unless ``migrate`` is False."""
     clock = clock or SystemClock()
     db = Database(config.database_url, echo=config.database.echo)
@@ -141,4 +146,5 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
         from bot.matrix import install as install_matrix
 
         install_matrix(app)
+    app.dashboard = mount_dashboard(app, web_registry)
     return app

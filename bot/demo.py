@@ -194,6 +194,7 @@ async def main_async(directory: Path, as_name: str, *, matrix: bool = True,
     from bot.cli import DEMO_FILE
     from bot.console import run_console
     from bot.matrix.adapter import MatrixAdapter
+    from bot.dashboard import demo_link
     from handlers.admin.demo import load_cohort_file
     from storage.uow import Store
 
@@ -221,10 +222,16 @@ async def main_async(directory: Path, as_name: str, *, matrix: bool = True,
             _save_accounts(directory, accounts)
             print(instructions(accounts, directory))
         print(f"Données : {folder} (SQLite). Vous êtes {as_name}, coordinatrice.\n"
-              "Le bot est prêt.\n", flush=True)
+              "Le bot est prêt.", flush=True)
+        link = await demo_link(app, as_name)
+        if link:
+            print(f"Tableau de bord (lien personnel, 15 min, une fois) : {link}\n"
+                  "Un nouveau lien : tapez « cohorte tableau ».")
+        print()
         print(await live_reminder(app, reminder_in) + "\n", flush=True)
         await run_console(app, as_name, start_runtime=True)
     finally:
+        await app.web.stop()
         await app.close()
         if synapse is not None:
             await synapse.stop()

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "cohortbot_read_only"
 
 _IN_SQLITE_SESSION: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "cohortbot_in_sqlite_session", default=False)
@@ -56,6 +57,8 @@ class Database:
             _configure_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        self.read_sessions = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -76,6 +79,22 @@ class Database:
                     yield session
             finally:
                 _IN_SQLITE_SESSION.reset(token)
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only (dashboard pages): it never waits for writers.
+
+        On SQLite it skips the write queue and opens a deferred transaction, which in
+        WAL mode reads a consistent snapshot while events are being written; it must
+        not write (SQLite would then fail with "database is locked" under contention).
+        On PostgreSQL it is an ordinary session.
+        """
+        if self._sqlite_writer is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self.read_sessions() as session, session.begin():
+            yield session
 
     async def upgrade(self, revision: str = "heads") -> None:
         """Apply Alembic migrations up to ``revision``."""
@@ -127,4 +146,5 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY)
+                             else "BEGIN IMMEDIATE")

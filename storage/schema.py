@@ -3,7 +3,14 @@
 A feature that adds tables imports its model module here.
 """
 
-from storage import models, models_calendar, models_matrix, models_notes, models_polls  # noqa: F401
+from storage import (  # noqa: F401
+    models,
+    models_calendar,
+    models_dashboard,
+    models_matrix,
+    models_notes,
+    models_polls,
+)
 from storage.models import Base
 
 metadata = Base.metadata

@@ -21,6 +21,7 @@ from storage.repos.cohorts import (
     MemberRepo,
     RoomRepo,
 )
+from storage.repos.dashboard import DashboardRepo
 from storage.repos.jobs import JobRepo
 from storage.repos.matrix import MatrixStateRepo
 from storage.repos.notes import ConversationRepo, NoteRepo
@@ -112,6 +113,10 @@ class Store:
     @cached_property
     def campaigns(self) -> CampaignRepo:
         return CampaignRepo(self.session)
+
+    @cached_property
+    def dashboard(self) -> DashboardRepo:
+        return DashboardRepo(self.session)
 
 
 @asynccontextmanager
