@@ -7,7 +7,7 @@ DEMO_DIR ?= demo
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: demo test install system-deps bench lint clean
+.PHONY: demo test install system-deps bench bench-matrix bench-reminders lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ demo: install
 bench: install system-deps
 	$(PY) bench/commands.py
 	$(PY) bench/slack_ack.py
+	$(MAKE) bench-reminders
+	$(PY) bench/votes.py
+
+bench-reminders: install system-deps
+	$(PY) bench/reminders.py
+	$(PY) bench/reminders.py --postgres
+
+## Matrix round trips: raw client→client, a minimal nio echo bot, and cohortbot (1 and 8 users).
+bench-matrix: install
+	$(PY) bench/matrix_roundtrip.py
 
 lint: install
 	$(VENV)/bin/ruff check bot handlers storage messages tests bench

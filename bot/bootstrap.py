@@ -10,7 +10,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.calendar import wire_calendar
 from bot.config import Config
+from bot.dashboard import mount as mount_dashboard
 from bot.delivery import Delivery
 from bot.metrics import PrometheusMetrics
 from bot.scheduler import Scheduler
@@ -20,7 +22,9 @@ from handlers.core.commands import Router
 from handlers.core.context import Services
 from handlers.core.dispatch import Dispatcher
 from handlers.core.settings import Settings
+from handlers.polls.writer import VoteWriter
 from handlers.registry import build_router
+from handlers.web.registry import WebRegistry
 from messages.texts import Catalog
 from storage.db import Database
 
@@ -43,18 +47,23 @@ class App:
     settings: Settings
     services: Services
     runtime: list[Any] = field(default_factory=list)
-    """Platform adapters with ``async start()`` / ``async stop()``, run by ``cohortbot run``."""
+    """Platform parts with ``start()``/``stop()`` (the Matrix sync loop…), started by
+    :func:`bot.runtime.run` and stopped by :meth:`close`."""
+    dashboard: Any = None
+    """The web dashboard's dispatcher (``bot/dashboard.py``), mounted on ``web``."""
     slack: Any = None
     """The :class:`bot.slack.SlackAdapter` when ``[slack] enabled``."""
 
     async def close(self) -> None:
+        await self.scheduler.stop()
+        await self.delivery.stop()
         for part in reversed(self.runtime):
             try:
                 await part.stop()
             except Exception:
                 log.exception("a runtime part failed to stop", extra={"part": type(part).__name__})
-        await self.scheduler.stop()
-        await self.delivery.stop()
+        if self.services.calendar is not None:
+            await self.services.calendar.close()
         await self.db.dispose()
 
 
@@ -68,8 +77,27 @@ def settings_from(config: Config) -> Settings:
     )
 
 
+def notes_policy(config: Config, settings: Settings) -> Any:
+    """The questionnaires, checked now: a wrong file stops start-up with one line."""
+    from pathlib import Path
+
+    from bot.config import ConfigError
+    from handlers.notes.questionnaires import QuestionnaireError, load_questionnaires
+    from handlers.notes.service import NotesPolicy
+
+    directory = Path(config.notes.questionnaires_dir) if config.notes.questionnaires_dir \
+        else settings.content_dir / "questionnaires"
+    try:
+        questionnaires = load_questionnaires(directory)
+    except QuestionnaireError as error:
+        raise ConfigError("notes.questionnaires_dir", str(error)) from None
+    return NotesPolicy(questionnaires, reminder_days=config.notes.reminder_days,
+                       max_reminders=config.notes.max_reminders)
+
+
 async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool = True,
-                    router: Router | None = None) -> App:
+                    router: Router | None = None, web_registry: WebRegistry | None = None
+                    ) -> App:
     """Build the application. Migrations are applied first unless ``migrate`` is False."""
     clock = clock or SystemClock()
     db = Database(config.database_url, echo=config.database.echo)
@@ -81,11 +109,15 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     metrics = PrometheusMetrics()
     services = Services(metrics=metrics)
     delivery = Delivery(db, clock, metrics)
+    services.notes = notes_policy(config, settings)
     dispatcher = Dispatcher(db=db, router=router, catalog=catalog, clock=clock,
                             settings=settings, services=services, notify=delivery.notify)
+    services.votes = VoteWriter(dispatcher)
     scheduler = Scheduler(db, dispatcher, clock)
     services.on_change = scheduler.notify
     web_server = WebServer(config.http.host, config.http.port)
+    wire_calendar(db=db, dispatcher=dispatcher, clock=clock, scheduler=scheduler,
+                  delivery=delivery, web_server=web_server, services=services)
 
     async def database_ready() -> tuple[bool, str]:
         from sqlalchemy import text
@@ -110,13 +142,18 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
 
     metrics.gauge("outbox_pending", "Messages waiting to be delivered.", ("platform",),
                   outbox_pending)
+    log.info("bootstrapped", extra={"database": db.describe()})
     app = App(config=config, db=db, catalog=catalog, router=router, dispatcher=dispatcher,
               delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
               settings=settings,
               services=services)
+    if config.matrix.enabled:
+        from bot.matrix import install as install_matrix
+
+        install_matrix(app)
     if config.slack.enabled:
         _add_slack(app)
-    log.info("bootstrapped", extra={"database": db.describe()})
+    app.dashboard = mount_dashboard(app, web_registry)
     return app
 
 

@@ -29,6 +29,12 @@ def parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply every pending migration")
     db_sub.add_parser("current", help="show the applied revision")
+    backup = db_sub.add_parser("backup", help="write a consistent copy of the database "
+                               "(SQLite online backup, or pg_dump)")
+    backup.add_argument("file", type=Path)
+    restore = db_sub.add_parser("restore", help="replace the database by a backup "
+                                "(stop the bot first)")
+    restore.add_argument("file", type=Path)
     revision = db_sub.add_parser("revision", help="write a new migration (developers)")
     revision.add_argument("-m", "--message", required=True)
     sub.add_parser("doctor", help="check configuration, database, tokens and reachability")
@@ -97,6 +103,19 @@ async def _db(args: argparse.Namespace, config: Config) -> int:
         if args.db_command == "upgrade":
             await db.upgrade()
             print(f"database up to date ({', '.join(sorted(await db.current_revisions()))})")
+        elif args.db_command in ("backup", "restore"):
+            from bot import backup as backups
+
+            try:
+                if args.db_command == "backup":
+                    await backups.backup(config.database_url, args.file)
+                    print(f"backup written to {args.file}")
+                else:
+                    await backups.restore(config.database_url, args.file)
+                    print(f"database restored from {args.file}")
+            except backups.BackupError as error:
+                print(f"{args.db_command}: {error}", file=sys.stderr)
+                return 1
         elif args.db_command == "current":
             print(", ".join(sorted(await db.current_revisions())) or "(empty)")
         elif args.db_command == "revision":
@@ -144,7 +163,7 @@ async def _console(config: Config, as_name: str | None) -> int:
 
     app = await bootstrap(config)
     try:
-        await run_console(app, as_name)
+        await run_console(app, as_name, start_runtime=True)
     finally:
         await app.close()
     return 0

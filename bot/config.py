@@ -81,12 +81,22 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NotesConfig:
+    questionnaires_dir: str = ""
+    """Where the questionnaire YAML files are (empty: the bundled ``data/questionnaires``)."""
+    reminder_days: int = 7
+    """Days of silence before someone is reminded to finish a note (0: never)."""
+    max_reminders: int = 2
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     bot: BotConfig = field(default_factory=BotConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     matrix: MatrixConfig = field(default_factory=MatrixConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    notes: NotesConfig = field(default_factory=NotesConfig)
     source: Path | None = None
 
     @property
@@ -106,7 +116,8 @@ SECRETS: dict[tuple[str, str], str] = {
 it holds no password)."""
 
 _SECTIONS: dict[str, type] = {"bot": BotConfig, "database": DatabaseConfig,
-                              "matrix": MatrixConfig, "slack": SlackConfig, "http": HttpConfig}
+                              "matrix": MatrixConfig, "slack": SlackConfig, "http": HttpConfig,
+                              "notes": NotesConfig}
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -237,6 +248,10 @@ def validate(config: Config) -> None:
     h = config.http
     if not 0 < h.port < 65536:
         raise ConfigError("http.port", "must be between 1 and 65535")
+    n = config.notes
+    if n.reminder_days < 0 or n.max_reminders < 0:
+        raise ConfigError("notes.reminder_days" if n.reminder_days < 0 else
+                          "notes.max_reminders", "must be 0 or more")
 
 
 def _has_password(url: str) -> bool:

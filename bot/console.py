@@ -1,7 +1,10 @@
 """The console adapter: the ``!cohorte`` grammar typed in a terminal, replies printed.
 
 Works with no chat account anywhere. ``--as NAME`` speaks as a member (found by
-name); without it, as the local operator, who may do everything.
+name); without it, as the local operator, who may do everything. A line starting
+with ``>`` is a message in the person's DM with the bot (how questionnaires are
+answered); any other line is a command typed in the console room. Files the bot
+sends (exports) are saved under ``<data_dir>/exports`` and their path printed.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from bot.bootstrap import App
@@ -29,13 +33,20 @@ class ConsoleSender:
 
     platform = Platform.CONSOLE
 
-    def __init__(self, out: TextIO | None = None, names: Callable[[str], str] | None = None
-                 ) -> None:
+    def __init__(self, out: TextIO | None = None, names: Callable[[str], str] | None = None,
+                 files_dir: Path | None = None) -> None:
         self.out = out or sys.stdout
         self.names = names or (lambda user: user)
+        self.files_dir = files_dir
 
     async def send(self, message: Outbound) -> Sent:
         text = reply_to_plain(message.reply)
+        if self.files_dir is not None and message.reply.attachments:
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            for attachment in message.reply.attachments:
+                path = self.files_dir / Path(attachment.filename).name
+                path.write_bytes(attachment.content)
+                text = text.replace(f"📎 {attachment.filename}", f"📎 {path}")
         if message.direct_user:
             header = f"── message privé pour {self.names(message.direct_user)} ──\n"
         elif message.edit_message_id:
@@ -84,16 +95,27 @@ def strip_prefix(line: str) -> tuple[bool, str]:
 
 
 async def run_console(app: App, as_name: str | None, *, stdin: TextIO | None = None,
-                      stdout: TextIO | None = None, interactive: bool | None = None) -> None:
-    """Read commands until end of input (or ``quitter``), printing each reply."""
+                      stdout: TextIO | None = None, interactive: bool | None = None,
+                      start_runtime: bool = False) -> None:
+    """Read commands until end of input (or ``quitter``), printing each reply.
+
+    With ``start_runtime`` the delivery workers and the scheduler run meanwhile, so
+    reminders and other timed messages show up in the terminal as they fall due.
+    """
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() if interactive is None else interactive
     user_id, display = await identify(app, as_name)
-    sender = ConsoleSender(stdout)
+    sender = ConsoleSender(stdout, names=lambda user: display if user == user_id else user,
+                           files_dir=app.settings.data_dir / "exports")
     app.delivery.add_sender(sender)
+    if start_runtime:
+        app.delivery.start()
+        await app.scheduler.start()
     origin = Origin(user=UserRef(Platform.CONSOLE, user_id), room=CONSOLE_ROOM,
                     user_display_name=display)
+    direct = Origin(user=origin.user, room=RoomRef(Platform.CONSOLE, f"dm-{user_id}"),
+                    is_direct=True, user_display_name=display)
     if interactive:
         stdout.write(to_plain(app.catalog.render(app.config.bot.language, "console/welcome",
                                                  name=display, prefix="")) + "\n\n")
@@ -115,7 +137,7 @@ async def run_console(app: App, as_name: str | None, *, stdin: TextIO | None = N
             stdout.write(f"cohorte> {line}\n")
         _, text = strip_prefix(line)
         if text.startswith(">"):
-            await app.dispatcher.handle(MessageEvent(origin=origin, text=text[1:].strip()))
+            await app.dispatcher.handle(MessageEvent(origin=direct, text=text[1:].strip()))
         else:
             await app.dispatcher.handle(CommandEvent(origin=origin, text=text))
         await app.delivery.flush(Platform.CONSOLE)

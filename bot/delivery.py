@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -46,6 +46,9 @@ class Outbound:
     edit_message_id: str | None = None
     """The platform id of the message this one replaces in place, if any."""
     created_at: datetime | None = None
+    edit_of: str | None = None
+    """The outbox key of the message edited; resolved again at send time when that message
+    was not sent yet when this one was read (both in one pass)."""
 
     @property
     def direct_user(self) -> str | None:
@@ -105,8 +108,12 @@ class Delivery:
                 event.set()
 
     def start(self) -> None:
+        """Start one worker per sender; calling it again starts only new senders' workers."""
         self.running = True
+        started = {task.get_name() for task in self._tasks}
         for platform in self.senders:
+            if f"delivery-{platform}" in started:
+                continue
             self._tasks.append(asyncio.create_task(self._worker(platform),
                                                    name=f"delivery-{platform}"))
 
@@ -155,8 +162,17 @@ class Delivery:
                 queues: OrderedDict[str, list[Outbound | None]] = OrderedDict()
                 for item in batch:
                     queues.setdefault(item.destination if item else "?", []).append(item)
-                delivered = await asyncio.gather(*(
-                    self._deliver_in_order(platform, q, semaphore) for q in queues.values()))
+                accepted: list[tuple[Outbound, Sent]] = []
+
+                async def run(items: list[Outbound | None],
+                              accepted: list[tuple[Outbound, Sent]] = accepted) -> int:
+                    async with semaphore:
+                        return await self._deliver_in_order(platform, items, accepted)
+
+                try:
+                    delivered = await asyncio.gather(*(run(q) for q in queues.values()))
+                finally:
+                    await self._mark_sent(accepted)
                 if sum(delivered) == 0:
                     return 0.5
 
@@ -169,25 +185,63 @@ class Delivery:
             reply = Reply.from_dict(row.payload)
         except (KeyError, ValueError, TypeError):
             log.error("unreadable outbox payload", extra={"outbox_id": row.id})
-            async with self.db.session() as session:
-                await Store(session).outbox.mark_failed(row.id, "unreadable payload")
+            await store.outbox.mark_failed(row.id, "unreadable payload")
             return None
         return Outbound(outbox_id=row.id, key=row.key, platform=Platform(row.platform),
                         destination=row.destination, reply=reply, thread_id=row.thread_id,
                         private_to=row.private_to, hints=dict(row.hints or {}),
-                        edit_message_id=edit_id, created_at=row.created_at)
+                        edit_message_id=edit_id, created_at=row.created_at,
+                        edit_of=row.edit_of)
+
+    async def _mark_sent(self, accepted: list[tuple[Outbound, Sent]]) -> None:
+        """Record a pass's sent messages in one transaction, then tell the listeners.
+
+        One commit per pass instead of one per message keeps a burst (500 reminders at
+        the same minute) from queueing on SQLite's write lock. A crash before this
+        commit re-sends the pass's messages at restart under the same keys, which the
+        senders' idempotency absorbs — the same promise as before, for a whole pass.
+        """
+        if not accepted:
+            return
+        async with self.db.session() as session:
+            await Store(session).outbox.mark_sent_many(
+                [(item.outbox_id, sent.message_id,
+                  sent.room_id if item.direct_user and sent.room_id else None)
+                 for item, sent in accepted], self.clock.now())
+        now = self.clock.now()
+        for item, sent in accepted:
+            self.metrics.incr("outbox_sent", platform=str(item.platform))
+            if item.created_at is not None:
+                self.metrics.observe("delivery_seconds", (now - item.created_at).total_seconds(),
+                                     platform=str(item.platform))
+            for listener in self.listeners:
+                try:
+                    await listener(item, sent)
+                except Exception:
+                    log.exception("delivery listener failed", extra={"outbox_key": item.key})
+
+    async def _resolve_edit(self, item: Outbound, accepted: list[tuple[Outbound, Sent]]
+                            ) -> Outbound:
+        """Find the platform id of the message an edit replaces: sent earlier in this pass
+        (not yet marked in the database), or in an earlier pass."""
+        for earlier, sent in reversed(accepted):
+            if earlier.key == item.edit_of and sent.message_id:
+                return replace(item, edit_message_id=sent.message_id)
+        async with self.db.session() as session:
+            found = await Store(session).outbox.sent_message_id(item.edit_of or "")
+        if found is not None and found[2]:
+            return replace(item, edit_message_id=found[2])
+        return item
 
     async def _deliver_in_order(self, platform: Platform, items: list[Outbound | None],
-                                semaphore: asyncio.Semaphore) -> int:
-        async with semaphore:
-            return await self._deliver_queue(platform, items)
-
-    async def _deliver_queue(self, platform: Platform, items: list[Outbound | None]) -> int:
+                                accepted: list[tuple[Outbound, Sent]]) -> int:
         sender = self.senders[platform]
         done = 0
         for item in items:
             if item is None:
                 continue
+            if item.edit_of and item.edit_message_id is None:
+                item = await self._resolve_edit(item, accepted)
             try:
                 sent = await sender.send(item)
             except TransientSendError as error:
@@ -207,21 +261,8 @@ class Delivery:
                                                       "platform": str(platform)})
                 await self._retry(item, repr(error), None)
                 return done
-            async with self.db.session() as session:
-                await Store(session).outbox.mark_sent(
-                    item.outbox_id, sent.message_id, self.clock.now(),
-                    destination=sent.room_id if item.direct_user and sent.room_id else None)
+            accepted.append((item, sent))
             done += 1
-            self.metrics.incr("outbox_sent", platform=str(platform))
-            if item.created_at is not None:
-                self.metrics.observe("delivery_seconds",
-                                     (self.clock.now() - item.created_at).total_seconds(),
-                                     platform=str(platform))
-            for listener in self.listeners:
-                try:
-                    await listener(item, sent)
-                except Exception:
-                    log.exception("delivery listener failed", extra={"outbox_key": item.key})
         return done
 
     async def _retry(self, item: Outbound, error: str, retry_after: float | None) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -25,55 +26,91 @@ from storage.uow import Store
 log = logging.getLogger(__name__)
 
 HORIZON = timedelta(hours=6)
+POLL = timedelta(seconds=30)
+"""At most this long between two looks at the table: jobs written by another process
+(which cannot wake this one) are planned in time."""
 RETRY_LIMIT = 5
+STOP_GRACE_SECONDS = 10.0
 REPLAN_JOB = "cohortbot-replan"
 
 
 class Scheduler:
     def __init__(self, db: Database, dispatcher: Dispatcher, clock: Clock, *,
-                 horizon: timedelta = HORIZON) -> None:
+                 horizon: timedelta = HORIZON, poll: timedelta = POLL) -> None:
         self.db = db
         self.dispatcher = dispatcher
         self.clock = clock
         self.horizon = horizon
+        self.poll = poll
+        self.on_start: list[Callable[[], Awaitable[None]]] = []
+        """Run at each start, before overdue jobs (features re-plan from the database here)."""
         self._aps: AsyncIOScheduler | None = None
+        self._planned: dict[str, datetime] = {}
+        self._running: set[int] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._replan_pending = False
         self._lock = asyncio.Lock()
         self.fired = 0
 
     async def start(self) -> None:
-        """Run what is overdue, then plan the next jobs."""
+        """Run what is overdue, then plan the next jobs (a second call does nothing)."""
+        if self._aps is not None:
+            return
         self._aps = AsyncIOScheduler(timezone=UTC)
         self._aps.start()
+        for hook in self.on_start:
+            try:
+                await hook()
+            except Exception:
+                log.exception("scheduler start-up hook failed")
         await self.run_due()
         await self.replan()
 
     async def stop(self) -> None:
+        """Stop the timer and let jobs already running finish (their work commits whole)."""
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
+            self._planned.clear()
+        current = asyncio.current_task()
+        running = [t for t in self._tasks if t is not current and not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=STOP_GRACE_SECONDS)
 
     def notify(self, changed: set[str]) -> None:
         """Called after a commit that touched jobs: re-plan soon (coalesced)."""
         if "jobs" not in changed or self._aps is None or self._replan_pending:
             return
         self._replan_pending = True
-        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.replan()))
+        asyncio.get_running_loop().call_soon(self._replan_soon)
+
+    def _replan_soon(self) -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(self.replan())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def replan(self) -> None:
         self._replan_pending = False
         if self._aps is None:
             return
+        aps = self._aps
         now = self.clock.now()
         async with self.db.session() as session:
             jobs = await Store(session).jobs.upcoming(now + self.horizon)
             later = await Store(session).jobs.next_due()
+        if self._aps is not aps:
+            return
         for job in jobs:
             run_at = max(job.due_at, now)
+            aps_id = f"job-{job.id}"
+            if job.id in self._running or (self._planned.get(aps_id) == job.due_at
+                                           and self._aps.get_job(aps_id)):
+                continue
+            self._planned[aps_id] = job.due_at
             self._aps.add_job(self._fire, "date", run_date=run_at, args=[job.id],
-                              id=f"job-{job.id}", replace_existing=True,
+                              id=aps_id, replace_existing=True,
                               misfire_grace_time=None, coalesce=True)
-        wake = now + self.horizon
+        wake = now + min(self.horizon, self.poll)
         if later is not None and later > now:
             wake = min(wake, max(later, now + timedelta(seconds=1)))
         self._aps.add_job(self.replan, "date", run_date=wake, id=REPLAN_JOB,
@@ -98,6 +135,18 @@ class Scheduler:
                 return ran
 
     async def _fire(self, job_id: int) -> Outcome | None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        self._running.add(job_id)
+        try:
+            return await self._fire_once(job_id)
+        finally:
+            self._running.discard(job_id)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _fire_once(self, job_id: int) -> Outcome | None:
         async with self.db.session() as session:
             job = await session.get(ScheduledJob, job_id)
             if job is None or job.status is not JobStatus.PENDING:

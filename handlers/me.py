@@ -39,7 +39,7 @@ async def show(ctx: Context, args: Args) -> Reply:
     return ctx.reply("me/show", data=data, member=caller.member, delegation=delegation,
                      cohorts=cohorts, coordinated=[c for c in cohorts
                                                   if c.id in caller.coordinates],
-                     private=True)
+                     sensitive=True)
 
 
 @commands.command("langue", aliases=("language",), role=Role.MEMBER, cohort=CohortScope.NONE,
@@ -90,7 +90,7 @@ async def erase(ctx: Context, args: Args) -> Reply:
         code = new_code()
         await ctx.store.codes.issue(code, purpose="erase", member_id=member.id, created_by=None,
                                     now=ctx.now(), ttl=ERASE_CODE_TTL)
-        return ctx.reply("me/erase_confirm", code=code, minutes=15, private=True)
+        return ctx.reply("me/erase_confirm", code=code, minutes=15, sensitive=True)
     if await ctx.store.codes.redeem(args["code"], purpose="erase", now=ctx.now(),
                                    member_id=member.id) is None:
         raise UserFacingError("me/bad_code")

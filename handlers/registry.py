@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from handlers import calendar, dashboard, me, notes, polls
 from handlers import help as help_
-from handlers import me
 from handlers.admin import cohorts, delegations, members
 from handlers.core.commands import Router
+from handlers.web.registry import WebRegistry
 
 FEATURES: tuple[ModuleType, ...] = (
     help_,        # aide: what I may do here
@@ -15,7 +16,16 @@ FEATURES: tuple[ModuleType, ...] = (
     delegations,  # delegation ajouter|lister|renommer
     members,      # membre ajouter|lister|modifier|retirer|lier
     me,           # moi, moi langue|lier|effacer
+    calendar,     # agenda [ajouter|modifier|annuler|…|importer|exporter|lien], rappel …
+    polls,        # sondage creer|voter|resultats|…, campagne charger|envoyer|suivi|afaire|…
+    notes,        # note commencer|reprendre|statut|voir|historique|exporter|synthese|tableau
+    dashboard,    # cohorte tableau: a personal link to the web dashboard
 )
+
+WEB_FEATURES: tuple[ModuleType, ...] = (
+    dashboard,    # sign-in, my cohorts, overview (people), delegation, accounts
+)
+"""Features with dashboard pages: each has ``register_web(web)``."""
 
 
 def build_router(features: tuple[ModuleType, ...] = FEATURES) -> Router:
@@ -23,3 +33,10 @@ def build_router(features: tuple[ModuleType, ...] = FEATURES) -> Router:
     for feature in features:
         feature.register(router)
     return router
+
+
+def build_web(features: tuple[ModuleType, ...] = WEB_FEATURES) -> WebRegistry:
+    web = WebRegistry()
+    for feature in features:
+        feature.register_web(web)
+    return web

@@ -2,12 +2,17 @@
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` and a busy timeout, and every
 transaction starts with ``BEGIN IMMEDIATE``: concurrent writers queue for the
-lock instead of failing half-way with "database is locked".
+lock instead of failing half-way with "database is locked". Within one process the
+queue is an :class:`asyncio.Lock` (first come, first served): SQLite's own busy
+handler retries by sleeping, so under a burst of writers some kept losing the race
+until their busy timeout ran out (measured with ``bench/notes.py``: 100 concurrent
+people, steps failing after 10 s). PostgreSQL sessions are not queued.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +32,10 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "cohortbot_read_only"
+
+_IN_SQLITE_SESSION: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "cohortbot_in_sqlite_session", default=False)
 
 
 class Database:
@@ -47,22 +56,44 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        self.read_sessions = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error.
 
-        On SQLite, transactions of this process take turns on an asyncio lock before
-        ``BEGIN IMMEDIATE``: waiting tasks queue without sleeping in SQLite's busy
-        handler (whose back-off made p99 latencies of seconds under concurrency).
-        The busy timeout still covers other processes sharing the file.
+        On SQLite every transaction is a write transaction, so sessions of this
+        process take turns in arrival order. A session opened inside another one (same
+        task) does not wait for the turn it already holds.
         """
-        if self._write_lock is None:
+        if self._sqlite_writer is None or _IN_SQLITE_SESSION.get():
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_lock, self.sessions() as session, session.begin():
+        async with self._sqlite_writer:
+            token = _IN_SQLITE_SESSION.set(True)
+            try:
+                async with self.sessions() as session, session.begin():
+                    yield session
+            finally:
+                _IN_SQLITE_SESSION.reset(token)
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only (dashboard pages): it never waits for writers.
+
+        On SQLite it skips the write queue and opens a deferred transaction, which in
+        WAL mode reads a consistent snapshot while events are being written; it must
+        not write (SQLite would then fail with "database is locked" under contention).
+        On PostgreSQL it is an ordinary session.
+        """
+        if self._sqlite_writer is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self.read_sessions() as session, session.begin():
             yield session
 
     async def upgrade(self, revision: str = "heads") -> None:
@@ -115,4 +146,5 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY)
+                             else "BEGIN IMMEDIATE")

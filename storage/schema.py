@@ -3,8 +3,15 @@
 A feature that adds tables imports its model module here.
 """
 
-import storage.models_slack  # noqa: F401
-from storage import models  # noqa: F401
+from storage import (  # noqa: F401
+    models,
+    models_calendar,
+    models_dashboard,
+    models_matrix,
+    models_notes,
+    models_polls,
+    models_slack,
+)
 from storage.models import Base
 
 metadata = Base.metadata

@@ -13,6 +13,7 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
+from storage.repos.calendar import CalendarRepo
 from storage.repos.cohorts import (
     CohortRepo,
     DelegationRepo,
@@ -20,7 +21,11 @@ from storage.repos.cohorts import (
     MemberRepo,
     RoomRepo,
 )
+from storage.repos.dashboard import DashboardRepo
 from storage.repos.jobs import JobRepo
+from storage.repos.matrix import MatrixStateRepo
+from storage.repos.notes import ConversationRepo, NoteRepo
+from storage.repos.polls import CampaignRepo, PollRepo
 from storage.repos.privacy import PrivacyRepo
 from storage.repos.runtime import (
     AuditRepo,
@@ -85,6 +90,34 @@ class Store:
     @cached_property
     def jobs(self) -> JobRepo:
         return JobRepo(self.session)
+
+    @cached_property
+    def matrix(self) -> MatrixStateRepo:
+        return MatrixStateRepo(self.session)
+
+    @cached_property
+    def calendar(self) -> CalendarRepo:
+        return CalendarRepo(self.session)
+
+    @cached_property
+    def notes(self) -> NoteRepo:
+        return NoteRepo(self.session)
+
+    @cached_property
+    def note_conversations(self) -> ConversationRepo:
+        return ConversationRepo(self.session)
+
+    @cached_property
+    def polls(self) -> PollRepo:
+        return PollRepo(self.session)
+
+    @cached_property
+    def campaigns(self) -> CampaignRepo:
+        return CampaignRepo(self.session)
+
+    @cached_property
+    def dashboard(self) -> DashboardRepo:
+        return DashboardRepo(self.session)
 
     @cached_property
     def slack_posts(self) -> SlackPostAttemptRepo:

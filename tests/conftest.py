@@ -18,7 +18,7 @@ from handlers.core.ids import Platform
 from tests.support.chat import Speaker, operator
 from tests.support.fakes import FakeClock, RecordingSender
 
-pytest_plugins = ["tests.support.peers"]
+pytest_plugins = ["tests.support.peers", "tests.support.matrix_bot", "tests.support.browser"]
 
 DEMO_FILE = Path(__file__).resolve().parents[1] / "data" / "demo" / "occitanie.yaml"
 

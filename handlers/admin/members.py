@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handlers.admin.lookup import find_delegation, find_member
 from handlers.core.commands import Args, CommandGroup, Kind, Opt, Param, Role, Router
@@ -13,8 +13,9 @@ from handlers.core.events import Reply
 from handlers.core.grammar import fold
 from handlers.core.ids import Platform, UserRef
 from messages.markup import Person
-from storage.models import Category
+from storage.models import Category, Cohort, Delegation, Member
 from storage.repos.cohorts import AlreadyExists
+from storage.uow import Store
 
 commands = CommandGroup("membre", aliases=("member", "membres"))
 
@@ -54,30 +55,48 @@ def parse_bool(text: str, name: str) -> bool:
     raise UserFacingError("errors/bad_yes_no", text=text, name=name)
 
 
+def clean_name(name: str) -> str:
+    """A person's name as typed, spaces tidied; too long is refused."""
+    name = " ".join(name.split())
+    if len(name) > 200:
+        raise UserFacingError("errors/name_too_long", limit=200)
+    return name
+
+
+async def add_member(store: Store, cohort: Cohort, *, name: str, delegation: Delegation | None,
+                     category: Category | None, referent: bool, coordinator: bool,
+                     language: str | None, now: datetime) -> Member:
+    """Add a person to ``cohort``, with the checks chat and the dashboard form share."""
+    name = clean_name(name)
+    if delegation is None and not coordinator:
+        raise UserFacingError("admin/member_needs_delegation", name=name)
+    existing = [m for m in await store.members.in_cohort_scope(cohort.id)
+                if m.display_name.casefold() == name.casefold()]
+    if existing:
+        raise UserFacingError("admin/member_exists", name=name)
+    member = await store.members.add(
+        display_name=name, now=now, delegation_id=delegation.id if delegation else None,
+        category=category, is_referent=referent, language=language)
+    if coordinator:
+        await store.members.grant_coordinator(cohort.id, member.id, now)
+    return member
+
+
 @commands.command("ajouter", aliases=("add",), role=Role.COORDINATOR,
                   params=(Param("nom", Kind.REST, name_en="name"),), options=_MEMBER_OPTIONS)
 async def add(ctx: Context, args: Args) -> Reply:
     assert ctx.cohort is not None
-    name = " ".join(args["nom"].split())
-    if len(name) > 200:
-        raise UserFacingError("errors/name_too_long", limit=200)
+    name = clean_name(args["nom"])
     coordinator = parse_bool(args["coordinateur"], "coordinateur") if "coordinateur" in args \
         else False
     delegation = await find_delegation(ctx, args["delegation"]) if "delegation" in args else None
     if delegation is None and not coordinator:
         raise UserFacingError("admin/member_needs_delegation", name=name)
     category = parse_category(args["categorie"]) if "categorie" in args else None
-    existing = [m for m in await ctx.store.members.in_cohort_scope(ctx.cohort.id)
-                if m.display_name.casefold() == name.casefold()]
-    if existing:
-        raise UserFacingError("admin/member_exists", name=name)
-    member = await ctx.store.members.add(
-        display_name=name, now=ctx.now(), delegation_id=delegation.id if delegation else None,
-        category=category,
-        is_referent=parse_bool(args["referent"], "referent") if "referent" in args else False,
-        language=args.get("langue"))
-    if coordinator:
-        await ctx.store.members.grant_coordinator(ctx.cohort.id, member.id, ctx.now())
+    member = await add_member(
+        ctx.store, ctx.cohort, name=name, delegation=delegation, category=category,
+        referent=parse_bool(args["referent"], "referent") if "referent" in args else False,
+        coordinator=coordinator, language=args.get("langue"), now=ctx.now())
     await ctx.audit("member.add", member_id=member.id)
     return ctx.reply("admin/member_added", member=member, delegation=delegation,
                      coordinator=coordinator)
@@ -176,7 +195,7 @@ async def link(ctx: Context, args: Args) -> Reply:
                                 ctx.caller.member else None, now=ctx.now(), ttl=ttl)
     await ctx.audit("member.link_code", member_id=member.id)
     return ctx.reply("admin/link_code", member=member, code=code, expires=ctx.now() + ttl, tz=ctx.tz,
-                     private=True)
+                     sensitive=True)
 
 
 def new_code() -> str:

@@ -187,6 +187,8 @@ class CommandGroup:
 ActionHandler = Callable[["Context", Any], Awaitable[Reply | Sequence[Reply] | None]]
 MessageHandler = Callable[["Context", Any], Awaitable[Reply | Sequence[Reply] | None | bool]]
 TimerHandler = Callable[["Context", Any], Awaitable[None]]
+DirectActionHandler = Callable[[Any, Any], Awaitable[Any]]
+"""``(dispatcher, ActionEvent) -> Outcome | None``: see :meth:`Router.on_direct_action`."""
 
 
 @dataclass(slots=True)
@@ -198,6 +200,7 @@ class Router:
     _actions: dict[str, ActionHandler] = field(default_factory=dict)
     _messages: list[tuple[str, MessageHandler]] = field(default_factory=list)
     _timers: dict[str, TimerHandler] = field(default_factory=dict)
+    _direct_actions: dict[str, DirectActionHandler] = field(default_factory=dict)
 
     def include(self, group: CommandGroup) -> None:
         """Add every command of ``group``; a verb or alias may be registered once only."""
@@ -218,6 +221,26 @@ class Router:
         if prefix in self._actions:
             raise ValueError(f"action {prefix!r} registered twice")
         self._actions[prefix] = handler
+
+    def on_direct_action(self, prefix: str, handler: DirectActionHandler) -> None:
+        """Offer :class:`ActionEvent` named ``prefix`` (or ``prefix.…``) to a lean path first.
+
+        The handler runs outside the per-event transaction (e.g. votes written in batches
+        by one task) and takes on the dispatcher's duties itself: claiming the platform
+        event id, identifying the caller. It returns an ``Outcome``, or None to let the
+        ordinary transactional path (and its error answers) handle the event.
+        """
+        if prefix in self._direct_actions:
+            raise ValueError(f"direct action {prefix!r} registered twice")
+        self._direct_actions[prefix] = handler
+
+    def direct_action_handler(self, action: str) -> DirectActionHandler | None:
+        name = action
+        while name:
+            if name in self._direct_actions:
+                return self._direct_actions[name]
+            name = name.rpartition(".")[0]
+        return None
 
     def on_message(self, name: str, handler: MessageHandler) -> None:
         """Offer every non-command message to ``handler``; it returns None when not concerned."""

@@ -73,6 +73,12 @@ class Services:
     parts (the scheduler) can re-plan."""
     metrics: Metrics = field(default_factory=NullMetrics)
     """Counters and histograms for ``/metrics``."""
+    calendar: Any = None
+    """The calendar's runtime parts (``bot.calendar.CalendarRuntime``): URL fetches, feed."""
+    notes: Any = None
+    """The notes feature's questionnaires and reminder policy (``handlers.notes.service``)."""
+    votes: Any = None
+    """The polls' batched vote writer (``handlers.polls.writer.VoteWriter``)."""
 
 
 @dataclass(slots=True)
@@ -123,11 +129,15 @@ class Context:
 
     def reply(self, template: str, /, *, private: bool = False, actions: tuple[Action, ...] = (),
               attachments: tuple[Attachment, ...] = (), card: dict[str, Any] | None = None,
-              **context: Any) -> Reply:
-        """Render ``template`` in the caller's language as a reply."""
+              sensitive: bool = False, **context: Any) -> Reply:
+        """Render ``template`` in the caller's language as a reply.
+
+        ``sensitive`` (personal data, a code) implies ``private`` and asks platforms with
+        no private replies in a room to use the person's DM.
+        """
         return Reply(self.t(template, **context),
-                     visibility=Visibility.PRIVATE if private else Visibility.ROOM,
-                     actions=actions, attachments=attachments, card=card)
+                     visibility=Visibility.PRIVATE if private or sensitive else Visibility.ROOM,
+                     actions=actions, attachments=attachments, card=card, sensitive=sensitive)
 
     def send(self, target: RoomRef | UserRef, reply: Reply, *, key: str,
              thread_id: str | None = None, edit_of: str | None = None,

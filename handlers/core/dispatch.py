@@ -73,6 +73,17 @@ class Dispatcher:
 
     async def handle(self, event: Event) -> Outcome:
         """Handle one event exactly once; returns the replies queued for its origin."""
+        if isinstance(event, ActionEvent):
+            direct = self.router.direct_action_handler(event.action)
+            if direct is not None:
+                try:
+                    outcome = await direct(self, event)
+                except Exception:
+                    log.exception("direct action path failed, trying the ordinary one",
+                                  extra=_describe(event))
+                    outcome = None
+                if outcome is not None:
+                    return outcome
         try:
             async with self.db.session() as session:
                 store = Store(session)
@@ -248,11 +259,11 @@ class Dispatcher:
                     thread_id=origin.thread_id,
                     private_to=origin.user.user_id if reply.visibility is Visibility.PRIVATE
                     else None, hints=dict(getattr(origin, "hints", {}) or {}))
-        for out in ctx.outgoing:
-            await store.outbox.enqueue(
-                key=out.key, platform=out.platform, destination=out.destination,
-                payload=out.reply.to_dict(), now=now, thread_id=out.thread_id,
-                edit_of=out.edit_of, not_before=out.not_before, private_to=out.private_to)
+        await store.outbox.enqueue_many([
+            {"key": out.key, "platform": out.platform, "destination": out.destination,
+             "payload": out.reply.to_dict(), "thread_id": out.thread_id,
+             "edit_of": out.edit_of, "not_before": out.not_before,
+             "private_to": out.private_to} for out in ctx.outgoing], now)
 
     def _after_commit(self, ctx: Context, replies: Sequence[Reply]) -> None:
         platforms = {o.platform for o in ctx.outgoing}

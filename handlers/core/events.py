@@ -158,15 +158,21 @@ class Reply:
     actions: tuple[Action, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     card: dict[str, Any] | None = None
+    sensitive: bool = False
+    """Personal data or a secret (a link code): platforms without private replies in a
+    room (Matrix) deliver it in the person's DM instead of the room."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "text": self.text,
             "visibility": self.visibility.value,
             "actions": [a.to_dict() for a in self.actions],
             "attachments": [a.to_dict() for a in self.attachments],
             "card": self.card,
         }
+        if self.sensitive:
+            data["sensitive"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reply:
@@ -176,4 +182,5 @@ class Reply:
             actions=tuple(Action.from_dict(a) for a in data.get("actions", ())),
             attachments=tuple(Attachment.from_dict(a) for a in data.get("attachments", ())),
             card=data.get("card"),
+            sensitive=bool(data.get("sensitive", False)),
         )

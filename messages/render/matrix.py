@@ -1,9 +1,14 @@
 """Matrix: an ``m.notice`` content with an HTML ``formatted_body``, a plain ``body``,
-and members mentioned as pills (with ``m.mentions``)."""
+and members mentioned as pills (with ``m.mentions``).
+
+``Reply.card`` may ask for a native event (a poll); :data:`CARD_RENDERERS` lists
+the card types Matrix shows natively. Any other card falls back to text + actions.
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from handlers.core.events import Reply
@@ -71,3 +76,30 @@ def to_content(reply: Reply, *, msgtype: str = "m.notice", command_prefix: str =
     users = mentioned_users(reply.text)
     content["m.mentions"] = {"user_ids": users} if users else {}
     return content
+
+
+CardRenderer = Callable[[Reply, dict[str, Any]], "tuple[str, dict[str, Any]] | None"]
+"""``(reply, card) -> (event type, content)``, or None to fall back to text + actions."""
+
+CARD_RENDERERS: dict[str, CardRenderer] = {
+    # "poll": a native m.poll.start (the polls feature adds it here)
+}
+"""Card types shown natively on Matrix, by ``card["type"]``."""
+
+
+def to_event(reply: Reply, *, command_prefix: str = "!cohorte ",
+             cards: Mapping[str, CardRenderer] | None = None) -> tuple[str, dict[str, Any]]:
+    """The event type and content that show ``reply`` on Matrix.
+
+    A card with a registered renderer becomes that native event; an unknown card
+    (or a renderer declining it) is shown as text with its actions as commands.
+    """
+    card = reply.card
+    renderers = CARD_RENDERERS if cards is None else cards
+    if isinstance(card, dict) and isinstance(card.get("type"), str):
+        renderer = renderers.get(card["type"])
+        if renderer is not None:
+            native = renderer(reply, card)
+            if native is not None:
+                return native
+    return "m.room.message", to_content(reply, command_prefix=command_prefix)

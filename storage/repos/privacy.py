@@ -19,6 +19,7 @@ from storage.models import (
     OutboxStatus,
     PlatformIdentity,
 )
+from storage.models_notes import NoteConversation
 
 ERASED_TEXT = "(donnée effacée)"
 
@@ -54,6 +55,8 @@ class PrivacyRepo:
         for platform, user_id in handles:
             await self.session.execute(delete(DirectRoom).where(
                 DirectRoom.platform == platform, DirectRoom.user_id == user_id))
+            await self.session.execute(delete(NoteConversation).where(
+                NoteConversation.platform == platform, NoteConversation.user_id == user_id))
             await self._scrub_outbox(user_id)
         await self.session.execute(delete(PlatformIdentity).where(
             PlatformIdentity.member_id == member.id))

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -62,27 +63,45 @@ class OutboxRepo:
             "edit_of": edit_of, "created_at": now, "not_before": not_before,
             "status": OutboxStatus.PENDING.value, "attempts": 0}, returning=OutboxMessage.id)
 
+    async def enqueue_many(self, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+        """Queue several messages in one statement; a key queued already is skipped, as
+        with :meth:`enqueue`. Each row has ``key``, ``platform``, ``destination``,
+        ``payload`` and optionally ``thread_id``, ``private_to``, ``hints``, ``edit_of``,
+        ``not_before``."""
+        if not rows:
+            return
+        table = OutboxMessage.__table__
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        params = [{"key": r["key"], "platform": str(r["platform"]),
+                   "destination": r["destination"], "payload": r["payload"],
+                   "thread_id": r.get("thread_id"), "private_to": r.get("private_to"),
+                   "hints": r.get("hints") or {}, "edit_of": r.get("edit_of"),
+                   "not_before": r.get("not_before"), "status": OutboxStatus.PENDING,
+                   "attempts": 0, "last_error": None, "message_id": None, "created_at": now,
+                   "sent_at": None} for r in rows]
+        await self.session.execute(insert.on_conflict_do_nothing(index_elements=["key"]),
+                                   params)
+
     async def pending(self, platform: str, now: datetime, limit: int = 200
                       ) -> Sequence[OutboxMessage]:
         """Pending messages of a platform due now, oldest first.
 
-        A message waiting to be retried (e.g. after a rate limit) holds back the
-        messages queued after it for the same destination, so they keep their order.
+        A message waiting for a retry (rate limit, network) holds back the later
+        messages to its destination, so a room never sees them out of order.
         """
-        waiting = aliased(OutboxMessage)
-        held_back = exists().where(
-            waiting.platform == OutboxMessage.platform,
-            waiting.destination == OutboxMessage.destination,
-            waiting.status == OutboxStatus.PENDING,
-            waiting.id < OutboxMessage.id,
-            waiting.attempts > 0,
-            waiting.not_before > now)
+        held = aliased(OutboxMessage)
+        waiting_retry = exists().where(
+            held.platform == OutboxMessage.platform,
+            held.destination == OutboxMessage.destination,
+            held.status == OutboxStatus.PENDING, held.attempts > 0, held.not_before > now,
+            held.id < OutboxMessage.id)
         return (await self.session.scalars(
             select(OutboxMessage).where(
                 OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.platform == platform,
                 or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
-                ~held_back)
+                ~waiting_retry)
             .order_by(OutboxMessage.id).limit(limit))).all()
 
     async def next_due(self, platform: str) -> datetime | None:
@@ -103,6 +122,23 @@ class OutboxRepo:
             values["destination"] = destination
         await self.session.execute(
             update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(**values))
+
+    async def mark_sent_many(self, sent: Sequence[tuple[int, str | None, str | None]],
+                             now: datetime) -> None:
+        """Mark several messages sent at once: (outbox id, message id, resolved DM room)."""
+        table = OutboxMessage.__table__
+        plain = [{"b_id": i, "b_message": m} for i, m, room in sent if room is None]
+        rooms = [{"b_id": i, "b_message": m, "b_room": room} for i, m, room in sent
+                 if room is not None]
+        values = {"status": OutboxStatus.SENT.value, "message_id": bindparam("b_message"),
+                  "sent_at": now, "last_error": None}
+        if plain:
+            await self.session.execute(
+                update(table).where(table.c.id == bindparam("b_id")).values(**values), plain)
+        if rooms:
+            await self.session.execute(
+                update(table).where(table.c.id == bindparam("b_id"))
+                .values(**values, destination=bindparam("b_room")), rooms)
 
     async def mark_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None:
         await self.session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id)

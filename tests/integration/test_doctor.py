@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.config import Config, MatrixConfig, SlackConfig
-from bot.doctor import doctor
 from bot.devtools.local_synapse import LocalSynapse
+from bot.doctor import doctor
 from tests.conftest import make_config
 from tests.support.slack_emulator import SlackEmulator
 

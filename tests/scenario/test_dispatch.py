@@ -77,3 +77,31 @@ async def test_a_failing_destination_is_retried_without_losing_order(app: App, o
     await app.delivery.flush(Platform.CONSOLE)
     texts = sender.texts()
     assert len(texts) == 2 and "créée" in texts[0] and "Un" in texts[1]
+
+
+async def test_a_message_waiting_for_a_retry_holds_back_the_later_ones(app: App, op: Speaker
+                                                                       ) -> None:
+    """A rate-limited reply is retried later; the replies after it must not overtake it."""
+    from bot.delivery import TransientSendError
+
+    sender = app.delivery.senders[Platform.CONSOLE]
+    assert isinstance(sender, RecordingSender)
+    real_send = sender.send
+    failures = {"left": 1}
+
+    async def limited(message):  # type: ignore[no-untyped-def]
+        if failures["left"]:
+            failures["left"] -= 1
+            raise TransientSendError("429", retry_after=30)
+        return await real_send(message)
+
+    sender.send = limited  # type: ignore[method-assign]
+    await op.say('cohorte creer "A"')
+    await app.delivery.flush(Platform.CONSOLE)
+    await op.say("delegation ajouter Un")
+    await app.delivery.flush(Platform.CONSOLE)
+    assert sender.texts() == []
+    app.clock.advance(seconds=31)  # type: ignore[attr-defined]
+    await app.delivery.flush(Platform.CONSOLE)
+    texts = sender.texts()
+    assert len(texts) == 2 and "créée" in texts[0] and "Un" in texts[1]

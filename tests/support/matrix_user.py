@@ -9,8 +9,10 @@ dicts the server sent (``event.source``), so tests assert on ``content``,
 
 It never retries a 429: a rate-limited request raises `MatrixAPIError` with
 ``retry_after_ms``, so tests see the server's limits instead of hanging on them.
-Encrypted rooms can be created (to test how the bot treats them), but this client
-sends plaintext only.
+Encrypted rooms can be created (to test how the bot treats them). Created with
+``e2e_store`` (a directory), the client also encrypts what it sends to encrypted
+rooms and decrypts what it receives there (needs the ``e2e`` extra); the ids of
+events that arrived encrypted are in ``decrypted``.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class MatrixUser:
         password: str,
         *,
         sync_timeout_ms: int = 30_000,
+        e2e_store: str | None = None,
     ) -> None:
         self.synapse = synapse
         self.user_id = user_id
@@ -129,12 +132,14 @@ class MatrixUser:
         config = AsyncClientConfig(
             max_limit_exceeded=0,
             max_timeouts=0,
-            encryption_enabled=False,
+            encryption_enabled=e2e_store is not None,
             store_sync_tokens=False,
             request_timeout=30,
         )
-        self.client = AsyncClient(synapse.base_url, user_id, device_id=device_id, config=config)
+        self.client = AsyncClient(synapse.base_url, user_id, device_id=device_id, config=config,
+                                  store_path=e2e_store or "")
         self.client.restore_login(user_id, device_id, access_token)
+        self.decrypted: set[str] = set()
         self.invites: dict[str, list[Event]] = {}
         self.sync_errors: list[str] = []
         self._rooms: dict[str, list[_Seen]] = {}
@@ -153,12 +158,19 @@ class MatrixUser:
         displayname: str | None = None,
         admin: bool = False,
         start: bool = True,
+        e2e_store: str | None = None,
     ) -> MatrixUser:
         """Register (or log in, when the account exists) and, unless ``start=False``,
-        run the first sync and the background sync loop."""
+        run the first sync and the background sync loop. ``e2e_store``: a directory for
+        this device's encryption keys, to talk in encrypted rooms."""
         password = password or f"{localpart}-password"
         account = await synapse.register(localpart, password, admin=admin, displayname=displayname)
-        user = cls(synapse, account.user_id, account.access_token, account.device_id, password)
+        if e2e_store is not None:
+            import os
+
+            os.makedirs(e2e_store, exist_ok=True)
+        user = cls(synapse, account.user_id, account.access_token, account.device_id, password,
+                   e2e_store=e2e_store)
         if start:
             await user.start()
         return user
@@ -178,6 +190,7 @@ class MatrixUser:
         if not isinstance(resp, SyncResponse):
             raise _api_error(resp)
         await self._ingest(resp, initial=True)
+        await self._crypto_housekeeping()
         self._sync_task = asyncio.create_task(self._sync_loop(), name=f"matrix-sync {self.user_id}")
 
     async def close(self) -> None:
@@ -443,11 +456,30 @@ class MatrixUser:
                 continue
             delay = 0.05
             await self._ingest(resp, initial=False)
+            try:
+                await self._crypto_housekeeping()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                self.sync_errors.append(repr(exc))
+
+    async def _crypto_housekeeping(self) -> None:
+        client = self.client
+        if client.olm is None:
+            return
+        await client.send_to_device_messages()
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
 
     async def _ingest(self, resp: SyncResponse, *, initial: bool) -> None:
         now = time.perf_counter()
         batches: list[tuple[str, list[Event]]] = []
         for room_id, info in resp.rooms.join.items():
+            for event in info.timeline.events:
+                if getattr(event, "decrypted", False) and getattr(event, "event_id", None):
+                    self.decrypted.add(event.event_id)
             sources = [event.source for event in info.timeline.events]
             if info.timeline.limited and not initial and self._ids.get(room_id):
                 sources = await self._fetch_gap(room_id, info.timeline.prev_batch) + sources

@@ -50,3 +50,22 @@ def test_time_ranges_in_french_and_english() -> None:
     assert when(start, end, "en") == "Tuesday 1 April 2025, 11:00–13:00"
     utc = ZoneInfo("UTC")
     assert when(start.astimezone(utc), None, "fr", paris).endswith("11\u00a0h")
+
+
+def test_every_french_web_page_has_an_english_twin() -> None:
+    from messages.html import HtmlCatalog
+
+    catalog = HtmlCatalog(globals_={"url": lambda *a, **k: "/", "static": lambda n: n})
+    assert catalog.names("fr") == catalog.names("en")
+    assert {"layout", "overview", "errors/not_found", "errors/csrf"} <= set(catalog.names("fr"))
+
+
+def test_web_pages_escape_html() -> None:
+    from messages.html import HtmlCatalog
+
+    catalog = HtmlCatalog(globals_={"url": lambda *a, **k: "/", "static": lambda n: n})
+    html = catalog.render("fr", "signed_out", viewer=None, cohort=None, nav=[], csrf="")
+    assert html.startswith("<!doctype html>") and '<html lang="fr">' in html
+    page = catalog.render("fr", "errors/forbidden", viewer=None, nav=[], csrf="",
+                          cohort={"slug": "x", "name": "<script>alert(1)</script>"})
+    assert "<script>alert" not in page and "&lt;script&gt;" in page

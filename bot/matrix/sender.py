@@ -1,0 +1,248 @@
+"""Delivering outbox messages to Matrix rooms (the ``Sender`` of :mod:`bot.delivery`).
+
+- **Once.** The transaction id is a hash of the outbox key: when the bot dies after
+  Synapse stored a message but before the outbox row was marked sent, the retry
+  is recognised by Synapse and nothing is posted twice (the device id is kept
+  across restarts for this).
+- **In order.** One send at a time per room, whatever the outbox destination
+  (a room id, or ``@dm:<user>`` resolved to a room).
+- **Rate limits.** A 429 becomes ``TransientSendError(retry_after=…)`` with the
+  server's ``retry_after_ms``; network errors and 5xx are transient too, so the
+  delivery worker retries with backoff, in order.
+- **Presentation.** Replies are ``m.notice`` with HTML and plain bodies; a reply to
+  a command in a group room points at the command (``m.in_reply_to``), in its
+  thread when it was typed in one. Matrix has no ephemeral messages: a private
+  reply is posted in the same room, mentioning the person (pill + ``m.mentions``);
+  a *sensitive* one (personal data, a code) goes to the person's DM, with a short
+  pointer in the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from nio import (
+    ErrorResponse,
+    LocalProtocolError,
+    RoomCreateResponse,
+    RoomPreset,
+    RoomSendResponse,
+    SendRetryError,
+)
+
+from bot.delivery import Outbound, PermanentSendError, Sent, TransientSendError
+from bot.matrix.connection import MatrixConnection, RoomInfo
+from bot.matrix.events import REPLY_TO_HINT
+from handlers.core.events import Reply
+from handlers.core.ids import Platform
+from handlers.core.settings import Settings
+from messages.markup import Person
+from messages.render.matrix import CardRenderer, to_event
+from messages.texts import Catalog
+from storage.db import Database
+from storage.uow import Store
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 10.0
+PERMANENT_CODES = frozenset({"M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE", "M_BAD_JSON",
+                             "M_NOT_JSON", "M_INVALID_PARAM", "M_UNKNOWN"})
+MATRIX = Platform.MATRIX
+
+
+def txn_id(key: str) -> str:
+    """A transaction id derived from the outbox key: the same message, the same id."""
+    return "cb" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+
+
+class MatrixSender:
+    platform = MATRIX
+
+    def __init__(self, connection: MatrixConnection, *, db: Database, catalog: Catalog,
+                 settings: Settings, cards: Mapping[str, CardRenderer] | None = None) -> None:
+        self.connection = connection
+        self.db = db
+        self.catalog = catalog
+        self.settings = settings
+        self.cards = cards
+        self.rate_limited = 0
+        self.sent = 0
+        self._room_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._dm_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def send(self, message: Outbound) -> Sent:
+        """Send one outbox message; see the module docstring for what is promised."""
+        try:
+            await asyncio.wait_for(self.connection.ready.wait(), READY_TIMEOUT_S)
+        except TimeoutError:
+            raise TransientSendError("matrix not connected yet") from None
+        try:
+            return await self._send(message)
+        except (TransientSendError, PermanentSendError):
+            raise
+        except (OSError, TimeoutError, ConnectionError) as error:
+            raise TransientSendError(f"network: {type(error).__name__}: {error}") from None
+        except (LocalProtocolError, SendRetryError) as error:
+            raise TransientSendError(f"not ready to send here yet: {error}") from None
+
+    async def _send(self, message: Outbound) -> Sent:
+        resolved: str | None = None
+        if message.direct_user:
+            room_id = await self.direct_room(message.direct_user)
+            resolved = room_id
+        else:
+            room_id = message.destination
+        room = self.connection.rooms.get(room_id) or RoomInfo(room_id)
+        reply = message.reply
+        private_to = message.private_to
+        if reply.sensitive and private_to and not room.is_direct and not message.direct_user:
+            return await self._send_in_dm(message, private_to, room)
+        event_type, content = to_event(reply, command_prefix=self.settings.prefix(MATRIX),
+                                       cards=self.cards)
+        if event_type == "m.room.message":
+            if private_to and not room.is_direct:
+                self._mention(content, room.room_id, private_to)
+            reply_to = message.hints.get(REPLY_TO_HINT) if not room.is_direct else None
+            self._relate(content, thread_id=message.thread_id, reply_to=reply_to)
+            if message.edit_message_id:
+                content = _edit(content, message.edit_message_id)
+        event_id = await self._room_send(room_id, event_type, content, message.key)
+        return Sent(event_id, room_id=resolved)
+
+    async def _send_in_dm(self, message: Outbound, user_id: str, room: RoomInfo) -> Sent:
+        """A sensitive private reply: the content in the DM, a pointer in the room."""
+        dm = await self.direct_room(user_id)
+        event_type, content = to_event(message.reply,
+                                       command_prefix=self.settings.prefix(MATRIX),
+                                       cards=self.cards)
+        event_id = await self._room_send(dm, event_type, content, message.key)
+        name = self.connection.display_name(room.room_id, user_id) or _localpart(user_id)
+        pointer = Reply(self.catalog.render(self.settings.default_language,
+                                            "matrix/answered_in_dm",
+                                            person=Person(name, {"matrix": user_id}),
+                                            prefix=self.settings.prefix(MATRIX)))
+        _, notice = to_event(pointer)
+        self._relate(notice, thread_id=message.thread_id,
+                     reply_to=message.hints.get(REPLY_TO_HINT))
+        await self._room_send(room.room_id, "m.room.message", notice, message.key + ":pointer")
+        return Sent(event_id)
+
+    def _mention(self, content: dict[str, Any], room_id: str, user_id: str) -> None:
+        """Address a private reply to its person: a pill first, and ``m.mentions``."""
+        name = self.connection.display_name(room_id, user_id) or _localpart(user_id)
+        pill = f'<a href="https://matrix.to/#/{html.escape(user_id)}">{html.escape(name)}</a>'
+        formatted = content.get("formatted_body", "")
+        if formatted.startswith("<p>"):
+            content["formatted_body"] = f"<p>{pill} : {formatted[3:]}"
+        else:
+            content["formatted_body"] = f"{pill} : {formatted}"
+        content["body"] = f"{name} : {content.get('body', '')}"
+        mentions = content.setdefault("m.mentions", {})
+        users = mentions.setdefault("user_ids", [])
+        if user_id not in users:
+            users.append(user_id)
+
+    @staticmethod
+    def _relate(content: dict[str, Any], *, thread_id: str | None, reply_to: str | None) -> None:
+        if thread_id:
+            content["m.relates_to"] = {
+                "rel_type": "m.thread", "event_id": thread_id,
+                "is_falling_back": reply_to is None,
+                "m.in_reply_to": {"event_id": reply_to or thread_id},
+            }
+        elif reply_to:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+
+    async def _room_send(self, room_id: str, event_type: str, content: dict[str, Any],
+                         key: str) -> str:
+        client = self.connection.client
+        assert client is not None
+        async with self._room_locks[room_id]:
+            response = await client.room_send(room_id, event_type, content, tx_id=txn_id(key),
+                                              ignore_unverified_devices=True)
+        if isinstance(response, RoomSendResponse):
+            self.sent += 1
+            return response.event_id
+        raise self._error(response, f"send to {room_id}")
+
+    def _error(self, response: Any, what: str) -> Exception:
+        status = _status(response)
+        code = getattr(response, "status_code", None)
+        message = getattr(response, "message", "") or type(response).__name__
+        if status == 429 or code == "M_LIMIT_EXCEEDED":
+            self.rate_limited += 1
+            retry_ms = getattr(response, "retry_after_ms", None) or 1000
+            log.info("matrix rate limit: retry in %d ms", retry_ms)
+            return TransientSendError(f"{what}: rate limited", retry_after=retry_ms / 1000)
+        if status >= 500 or status == 0 or code == "M_UNKNOWN_TOKEN":
+            return TransientSendError(f"{what}: {status} {code} {message}")
+        if code in PERMANENT_CODES or 400 <= status < 500:
+            return PermanentSendError(f"{what}: {status} {code} {message}")
+        return TransientSendError(f"{what}: {status} {code} {message}")
+
+    async def direct_room(self, user_id: str) -> str:
+        """The DM room with ``user_id``: the one remembered, or a new one (then remembered,
+        and listed in the bot's ``m.direct`` account data as clients expect)."""
+        async with self._dm_locks[user_id]:
+            async with self.db.session() as session:
+                existing = await Store(session).direct_rooms.get(str(MATRIX), user_id)
+            if existing is not None:
+                known = self.connection.rooms.get(existing)
+                if known is None or known.membership == "joined":
+                    return existing
+            client = self.connection.client
+            assert client is not None
+            initial_state = []
+            if self.connection.e2e:
+                initial_state.append({"type": "m.room.encryption", "state_key": "",
+                                      "content": {"algorithm": "m.megolm.v1.aes-sha2"}})
+            response = await client.room_create(is_direct=True, invite=[user_id],
+                                                preset=RoomPreset.trusted_private_chat,
+                                                initial_state=initial_state)
+            if not isinstance(response, RoomCreateResponse):
+                raise self._error(response, f"open a DM with {user_id}")
+            room_id = response.room_id
+            await self.connection.remember_room(room_id, membership="joined", is_direct=True,
+                                                encrypted=self.connection.e2e, joined_at_ms=0)
+            async with self.db.session() as session:
+                await Store(session).direct_rooms.remember(str(MATRIX), user_id, room_id,
+                                                           self.connection.clock.now())
+            try:
+                direct = await self.connection.account_data("m.direct")
+                rooms = [r for r in direct.get(user_id, []) if isinstance(r, str)]
+                if room_id not in rooms:
+                    direct[user_id] = [*rooms, room_id]
+                    await self.connection.set_account_data("m.direct", direct)
+            except (OSError, ConnectionError, TimeoutError) as error:
+                log.warning("could not update m.direct: %s", error)
+            log.info("matrix DM opened", extra={"room": room_id, "user": user_id})
+            return room_id
+
+
+def _edit(content: dict[str, Any], original: str) -> dict[str, Any]:
+    """An ``m.replace`` of ``original`` with ``content`` (and the ``* `` fallback)."""
+    new_content = {k: v for k, v in content.items() if k != "m.relates_to"}
+    edit = dict(new_content)
+    edit["body"] = "* " + str(new_content.get("body", ""))
+    if "formatted_body" in new_content:
+        edit["formatted_body"] = "* " + str(new_content["formatted_body"])
+    edit["m.new_content"] = new_content
+    edit["m.relates_to"] = {"rel_type": "m.replace", "event_id": original}
+    return edit
+
+
+def _localpart(user_id: str) -> str:
+    return user_id[1:].split(":", 1)[0] if user_id.startswith("@") else user_id
+
+
+def _status(response: Any) -> int:
+    if isinstance(response, ErrorResponse) or hasattr(response, "transport_response"):
+        transport = getattr(response, "transport_response", None)
+        return int(getattr(transport, "status", 0) or 0)
+    return 0

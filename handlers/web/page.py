@@ -1,0 +1,137 @@
+"""What a page handler gets: the request, who is looking, the cohort, storage, templates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
+
+from handlers.core.clock import Clock
+from handlers.core.context import Outgoing, Services
+from handlers.core.events import Reply
+from handlers.core.ids import RoomRef, UserRef
+from handlers.core.settings import Settings
+from handlers.web.core import Access, FormInvalid, Viewer, WebRequest, WebResponse
+from handlers.web.registry import WebRegistry
+from messages.html import HtmlCatalog
+from messages.texts import Catalog, Texts
+
+if TYPE_CHECKING:
+    from storage.models import Cohort, Delegation
+    from storage.uow import Store
+
+D = TypeVar("D", bound="Delegation")
+
+
+@dataclass(slots=True)
+class PageContext:
+    """One request's view of the world; built by the web dispatcher, never by a page."""
+
+    request: WebRequest
+    store: Store
+    clock: Clock
+    settings: Settings
+    registry: WebRegistry
+    html: HtmlCatalog
+    catalog: Catalog
+    services: Services
+    lang: str
+    viewer: Viewer | None = None
+    cohort: Cohort | None = None
+    outgoing: list[Outgoing] = field(default_factory=list)
+    cookies: list[Any] = field(default_factory=list)
+    _now: datetime | None = None
+
+    def now(self) -> datetime:
+        """The instant this request is handled (constant within one request)."""
+        if self._now is None:
+            self._now = self.clock.now()
+        return self._now
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.cohort.timezone if self.cohort else self.settings.default_timezone)
+
+    @property
+    def texts(self) -> Texts:
+        """Chat templates in the viewer's language, for messages a page sends to chat."""
+        return self.catalog.bind(self.lang)
+
+    @property
+    def is_coordinator(self) -> bool:
+        return bool(self.viewer and self.cohort and
+                    self.viewer.coordinates_cohort(self.cohort.id))
+
+    def url(self, name: str, /, **params: Any) -> str:
+        if "cohort" not in params and self.cohort is not None:
+            params["cohort"] = self.cohort.slug
+        return self.registry.url(name, **params)
+
+    def absolute_url(self, name: str, /, **params: Any) -> str:
+        return self.settings.public_url.rstrip("/") + self.url(name, **params)
+
+    def _common(self) -> dict[str, Any]:
+        return {"viewer": self.viewer, "cohort": self.cohort, "csrf": self.viewer.csrf
+                if self.viewer else "", "nav": self.navigation(), "tz": self.tz,
+                "is_coordinator": self.is_coordinator, "current": self.request.path}
+
+    def fragment(self, template: str, /, **context: Any) -> Markup:
+        """A piece of a page (an overview section) in the viewer's language."""
+        return self.html.render(self.lang, template, **{**self._common(), **context})
+
+    def render(self, template: str, /, *, status: int = 200, **context: Any) -> WebResponse:
+        """A whole page in the viewer's language."""
+        return WebResponse.html(self.fragment(template, **context), status=status)
+
+    def redirect(self, name: str, /, **params: Any) -> WebResponse:
+        return WebResponse.redirect(self.url(name, **params))
+
+    def invalid(self, template: str, /, *, errors: dict[str, str], **context: Any
+                ) -> FormInvalid:
+        """The form again, 422, with ``errors`` (field name → error key) marked."""
+        return FormInvalid(self.render(template, status=422, errors=errors, **context))
+
+    def navigation(self) -> list[dict[str, Any]]:
+        if self.cohort is None or self.viewer is None:
+            return []
+        items = []
+        for nav in self.registry.navigation():
+            if nav.access >= Access.COORDINATOR and not self.is_coordinator:
+                continue
+            url = self.url(nav.page)
+            items.append({"name": nav.name, "url": url, "current": url == self.request.path})
+        return items
+
+    async def sections(self, area: str) -> list[Markup]:
+        """The blocks features add to ``area`` for this viewer, in order."""
+        assert self.cohort is not None
+        shown = []
+        for section in self.registry.sections(area):
+            if section.access >= Access.COORDINATOR and not self.is_coordinator:
+                continue
+            html = await section.provider(self, self.cohort)
+            if html:
+                shown.append(html)
+        return shown
+
+    def visible(self, delegations: Sequence[D]) -> list[D]:
+        """The delegations this viewer may see: all for coordinators, else their own."""
+        assert self.viewer is not None and self.cohort is not None
+        return [d for d in delegations if self.viewer.sees_delegation(self.cohort.id, d.id)]
+
+    def send(self, target: RoomRef | UserRef, reply: Reply, *, key: str) -> None:
+        """Queue a chat message in this request's transaction (same outbox as handlers)."""
+        destination = f"@dm:{target.user_id}" if isinstance(target, UserRef) else target.room_id
+        self.outgoing.append(Outgoing(key=key, platform=target.platform,
+                                      destination=destination, reply=reply))
+
+    async def audit(self, action: str, **details: Any) -> None:
+        viewer = self.viewer
+        await self.store.audit.record(
+            actor=viewer.actor if viewer else "web", action=action, now=self.now(),
+            actor_member_id=viewer.member.id if viewer and viewer.member else None,
+            cohort_id=self.cohort.id if self.cohort else None, **details)
