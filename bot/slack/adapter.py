@@ -38,7 +38,7 @@ from bot.slack.sender import SlackSender
 from handlers.core.clock import Clock
 from handlers.core.dispatch import Dispatcher
 from handlers.core.events import Event
-from messages.render.slack import to_mrkdwn
+from messages.render.slack import POLL_FORM_LABELS, to_mrkdwn
 from messages.texts import Catalog
 from storage.db import Database
 
@@ -76,7 +76,9 @@ class SlackAdapter:
         self.client = AsyncWebClient(token=config.bot_token, base_url=config.api_url,
                                      timeout=http_timeout)
         self.directory = SlackDirectory(self.client)
-        self.sender = SlackSender(self.client, db, clock, pacer=pacer)
+        labels = {name: catalog.render_block(language, "slack/form_labels", name) or name
+                  for name in POLL_FORM_LABELS}
+        self.sender = SlackSender(self.client, db, clock, pacer=pacer, form_labels=labels)
         self.bolt = AsyncApp(
             name="cohortbot",
             client=AsyncWebClient(base_url=config.api_url, timeout=http_timeout),

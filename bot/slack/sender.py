@@ -36,7 +36,14 @@ from bot.slack.translate import form_metadata, is_direct_channel
 from handlers.core.clock import Clock
 from handlers.core.events import Reply
 from handlers.core.ids import Platform
-from messages.render.slack import fallback_text, is_form, to_blocks, to_modal
+from messages.render.slack import (
+    POLL_FORM_LABELS,
+    fallback_text,
+    is_form,
+    poll_form,
+    to_blocks,
+    to_modal,
+)
 from storage.db import Database
 from storage.uow import Store
 
@@ -101,11 +108,14 @@ class SlackSender:
 
     def __init__(self, client: AsyncWebClient, db: Database, clock: Clock, *,
                  pacer: ChannelPacer | None = None,
-                 session: aiohttp.ClientSession | None = None) -> None:
+                 session: aiohttp.ClientSession | None = None,
+                 form_labels: dict[str, str] | None = None) -> None:
         self.client = client
         self.db = db
         self.clock = clock
         self.pacer = pacer or ChannelPacer()
+        self.form_labels = form_labels or {name: name for name in POLL_FORM_LABELS}
+        """Words of a poll's modal (submit, yes, maybe…), in the bot's language."""
         self.session = session
         """The HTTP session for ``response_url`` posts (the adapter shares its own)."""
         self._own_session: aiohttp.ClientSession | None = None
@@ -138,7 +148,8 @@ class SlackSender:
         if message.edit_message_id:
             return await self._update(message, channel)
         trigger = message.hints.get("trigger_id")
-        if is_form(reply.card) and trigger:
+        if reply.card is not None and trigger and (
+                is_form(reply.card) or poll_form(reply.card, self.form_labels)):
             opened = await self._open_form(message, channel, trigger)
             if opened is not None:
                 return opened
@@ -253,7 +264,7 @@ class SlackSender:
     async def _open_form(self, message: Outbound, channel: str, trigger: str) -> Sent | None:
         """Show a form card as a modal; None (post it as a message) when Slack refuses."""
         assert message.reply.card is not None
-        card = message.reply.card
+        card = poll_form(message.reply.card, self.form_labels) or message.reply.card
         origin_channel = None if channel.startswith("@dm:") else channel
         view = to_modal(card, private_metadata=form_metadata(
             card["action"], str(card.get("value", "")), origin_channel, message.thread_id))

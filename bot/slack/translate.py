@@ -169,8 +169,8 @@ def view_submission(body: Mapping[str, Any]) -> ActionEvent | None:
     values = state.get("values") if isinstance(state, Mapping) else None
     if not isinstance(values, Mapping):
         raise PayloadError("view.state.values: expected an object")
-    form = {name: _input_value(fields) for name, fields in values.items()
-            if isinstance(fields, Mapping)}
+    form = _assemble({name: _input_value(fields) for name, fields in values.items()
+                      if isinstance(fields, Mapping)})
     channel = meta.get("c") if isinstance(meta.get("c"), str) else None
     thread = meta.get("t") if isinstance(meta.get("t"), str) else None
     if channel:
@@ -183,6 +183,27 @@ def view_submission(body: Mapping[str, Any]) -> ActionEvent | None:
                     hints={"trigger_id": trigger_id})
     value = meta.get("v") if isinstance(meta.get("v"), str) else ""
     return ActionEvent(origin=origin, action=meta["a"], value=value, form=form)
+
+
+def _assemble(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Field names as paths: ``a.b`` nests under ``a``, ``a[]`` is always a list.
+
+    So a form card decides the shape of what comes back (``options[]``,
+    ``availability.3``); an optional field left empty is left out of a nested one.
+    """
+    form: dict[str, Any] = {}
+    for name, value in flat.items():
+        if name.endswith("[]"):
+            items = value if isinstance(value, list) else [] if value is None else [value]
+            form[name[:-2]] = items
+        elif "." in name:
+            head, _, key = name.partition(".")
+            group = form.setdefault(head, {})
+            if isinstance(group, dict) and value is not None:
+                group[key] = value
+        else:
+            form[name] = value
+    return form
 
 
 def _input_value(fields: Mapping[str, Any]) -> Any:

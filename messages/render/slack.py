@@ -10,7 +10,7 @@ from typing import Any
 from markdown_it.token import Token
 
 from handlers.core.events import ActionStyle, Reply
-from messages.markup import parse_mention
+from messages.markup import escape, parse_mention
 from messages.render.markdown import children, tokens
 
 SECTION_TEXT_LIMIT = 3000
@@ -313,3 +313,52 @@ def _option(option: dict[str, Any]) -> dict[str, Any] | None:
     label = str(option.get("label") or value)
     return {"text": {"type": "plain_text", "text": _clip(label, OPTION_TEXT_LIMIT)},
             "value": value}
+
+
+POLL_FORM_LABELS = ("submit", "answer", "comment", "yes", "maybe", "no")
+"""The words a poll's modal needs, rendered from ``slack/form_labels`` in the reader's language."""
+
+
+def poll_form(card: dict[str, Any], labels: dict[str, str]) -> dict[str, Any] | None:
+    """A polls ``poll_form`` card (see HACKING.md, Polls) as a form card, or None.
+
+    Field names say where each answer goes in the submitted ``form``: ``options[]`` is
+    a list of option ids, ``availability.<id>`` one slot of the availability grid,
+    ``text`` and ``comment`` plain strings — what ``poll.submit`` expects.
+    """
+    if not isinstance(card, dict) or card.get("type") != "poll_form":
+        return None
+    kind = card.get("kind")
+    options = [o for o in card.get("options") or [] if isinstance(o, dict) and "id" in o]
+    current = card.get("current") if isinstance(card.get("current"), dict) else {}
+    choices = [{"value": str(o["id"]), "label": str(o.get("label") or o["id"])} for o in options]
+    fields: list[dict[str, Any]] = []
+    if kind in ("yes_no", "single"):
+        picked = [str(c) for c in current.get("choices") or []]
+        fields.append({"name": "options[]", "label": labels["answer"], "kind": "choice",
+                       "options": choices, "initial": picked[0] if picked else None})
+    elif kind == "multi":
+        fields.append({"name": "options[]", "label": labels["answer"], "kind": "choices",
+                       "options": choices, "optional": True,
+                       "initial": [str(c) for c in current.get("choices") or []]})
+    elif kind == "availability":
+        grid = current.get("availability") or {}
+        values = [{"value": v, "label": labels[v]} for v in ("yes", "maybe", "no")]
+        for option in options[:MODAL_BLOCKS_LIMIT - 5]:
+            fields.append({"name": f"availability.{option['id']}",
+                           "label": str(option.get("label") or option["id"]), "kind": "choice",
+                           "options": values, "optional": True,
+                           "initial": grid.get(str(option["id"]))})
+    elif kind == "text":
+        fields.append({"name": "text", "label": labels["answer"], "kind": "long_text",
+                       "initial": current.get("text") or ""})
+    else:
+        return None
+    if card.get("allow_comment"):
+        fields.append({"name": "comment", "label": labels["comment"], "kind": "text",
+                       "optional": True, "initial": card.get("comment") or ""})
+    question = str(card.get("question") or "")
+    return {"type": "form", "title": str(card.get("title") or question or labels["answer"]),
+            "submit": labels["submit"], "action": "poll.submit",
+            "value": str(card.get("poll_id", "")), "intro": escape(question),
+            "fields": fields}

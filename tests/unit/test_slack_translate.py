@@ -14,7 +14,7 @@ from bot.slack import translate
 from bot.slack.http import SlackHttpEndpoint, Unreadable, early_ack
 from bot.slack.pace import ChannelPacer
 from handlers.core.events import ActionEvent, CommandEvent, MessageEvent
-from messages.render.slack import is_form, to_modal
+from messages.render.slack import is_form, poll_form, to_modal
 from tests.support.slack_emulator import load_event_example, view_errors
 
 BOT = "UBOT"
@@ -226,3 +226,52 @@ async def test_background_work_waits_for_quiet_but_is_never_starved() -> None:
     await endpoint.idle(patience=5)
     assert time.perf_counter() - started < 1.0
     await finishing
+
+
+LABELS = {"submit": "Envoyer", "answer": "Votre réponse", "comment": "Commentaire",
+          "yes": "Oui", "maybe": "Si besoin", "no": "Non"}
+
+
+@pytest.mark.parametrize("kind, current, expected_fields", [
+    ("single", {"choices": [2]}, ["options[]"]),
+    ("multi", {"choices": [1, 3]}, ["options[]"]),
+    ("text", {"text": "Déjà écrit"}, ["text"]),
+    ("availability", {"availability": {"2": "maybe"}}, ["availability.1", "availability.2",
+                                                        "availability.3"]),
+])
+def test_a_poll_form_card_becomes_a_modal_whose_answer_poll_submit_reads(
+        kind: str, current: dict, expected_fields: list[str]) -> None:
+    card = {"type": "poll_form", "version": 1, "poll_id": 12, "kind": kind,
+            "title": "Plénière *de printemps*", "question": "Quelle date ?",
+            "options": [{"id": str(n), "label": f"Option {n}"} for n in (1, 2, 3)],
+            "allow_comment": False, "current": current, "comment": None}
+    form = poll_form(card, LABELS)
+    assert form is not None and is_form(form)
+    assert (form["action"], form["value"]) == ("poll.submit", "12")
+    assert [f["name"] for f in form["fields"]] == expected_fields
+    view = to_modal(form, private_metadata="{}")
+    assert view_errors(view) == []
+    assert poll_form({"type": "poll"}, LABELS) is None
+
+
+def test_submitted_field_paths_take_the_shape_poll_submit_expects() -> None:
+    meta = translate.form_metadata("poll.submit", "12", None, None)
+
+    def submit(values: dict) -> dict:
+        event = translate.view_submission({
+            "type": "view_submission", "user": {"id": "U1"}, "trigger_id": "t",
+            "view": {"callback_id": "cohortbot.form", "private_metadata": meta,
+                     "state": {"values": values}}})
+        assert event is not None
+        return event.form
+
+    def radio(value: str | None) -> dict:
+        return {"value": {"type": "radio_buttons",
+                          "selected_option": {"value": value} if value else None}}
+
+    assert submit({"options[]": radio("2")}) == {"options": ["2"]}
+    assert submit({"options[]": {"value": {"type": "checkboxes", "selected_options": []}}}) == {
+        "options": []}
+    assert submit({"availability.1": radio("yes"), "availability.2": radio(None),
+                   "comment": {"value": {"type": "plain_text_input", "value": None}}}) == {
+        "availability": {"1": "yes"}, "comment": None}
