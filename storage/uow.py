@@ -34,6 +34,7 @@ from storage.repos.runtime import (
     OutboxRepo,
     ProcessedEventRepo,
 )
+from storage.repos.slack import SlackPostAttemptRepo
 
 
 class Store:
@@ -117,6 +118,10 @@ class Store:
     @cached_property
     def dashboard(self) -> DashboardRepo:
         return DashboardRepo(self.session)
+
+    @cached_property
+    def slack_posts(self) -> SlackPostAttemptRepo:
+        return SlackPostAttemptRepo(self.session)
 
 
 @asynccontextmanager
