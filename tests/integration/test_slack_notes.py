@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.conftest import load_demo
+from bot.bootstrap import bootstrap
+from tests.conftest import load_demo, make_config
 from tests.support.fakes import FakeClock
 from tests.support.notes import stored_answers
-from tests.support.slack_app import SlackRig, bot_texts
+from tests.support.slack_app import SlackRig, bot_texts, people
+from tests.support.slack_emulator import SlackEmulator
+from tests.support.slack_process import SlackBotProcess, said
 
 pytestmark = pytest.mark.slack
 
@@ -101,3 +104,62 @@ async def test_a_whole_note_is_filled_in_a_slack_dm(rig: SlackRig) -> None:
     assert document.filename == "note-intention-commune-de-gruissan.docx"
     assert document.channels == [dm], "a note's export stays in the person's DM"
     assert rig.emu.file_bytes(document.id)[:2] == b"PK"
+
+
+async def test_sigkill_in_the_middle_of_a_questionnaire_loses_nothing(tmp_path: Path) -> None:
+    """``cohortbot run`` killed twice: once with a long answer half written, once right after
+    Slack took its question but before it heard back; each restart resumes on the next message,
+    nothing is lost and no question is posted twice."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+    demo = await bootstrap(make_config(tmp_path, db_url))
+    try:
+        await load_demo(demo)
+    finally:
+        await demo.close()
+    async with SlackEmulator() as emu:
+        people(emu)
+        bot = SlackBotProcess(tmp_path, emu, db_url)
+        try:
+            await bot.start()
+            await bot.command("cohorte lier occitanie")
+            await bot.command('membre lier "Léa Fournier" <@U2|bob>')
+            await said(emu, "C1", "Compte lié")
+            await bot.command("note commencer cadrage", user="U2")
+            dm = emu.im_id("U2")
+            await said(emu, dm, "question 1/5")
+            await bot.dm("Services techniques (directe)", user="U2")
+            await said(emu, dm, "C'est noté (1 message)")
+            await bot.dm("Parents d'élèves (indirecte)\nfin", user="U2")
+            await said(emu, dm, "question 2/5")
+            await bot.dm("50 % de produits locaux", user="U2")
+            await said(emu, dm, "C'est noté (1 message)", times=2)
+            bot.kill()
+
+            await bot.start()
+            await bot.dm("Un comité de suivi", user="U2")
+            await said(emu, dm, "C'est noté (2 messages)")
+            emu.delay_next("chat.postMessage", 60)
+            await bot.dm("fin", user="U2")
+            await emu.wait_for_call("chat.postMessage", lambda c: "question 3/5" in c.args["text"])
+            bot.kill()
+
+            await bot.start()
+            await bot.dm("statut", user="U2")
+            texts = await said(emu, dm, "Nous en sommes à la question 3/5")
+            assert "40\u00a0% des questions obligatoires" in texts[-1]
+            assert await bot.stop() == 0
+        finally:
+            await bot.close()
+    assert sum("question 3/5" in t and "Réponse 2 enregistrée" in t for t in texts) == 1, \
+        "the question Slack took before the kill is not posted again"
+    assert sum("question 2/5" in t for t in texts) == 1
+    logs = "".join((tmp_path / f"bot-{n}.log").read_text() for n in (1, 2, 3))
+    assert "Traceback" not in logs
+    check = await bootstrap(make_config(tmp_path, db_url), migrate=False)
+    try:
+        answers = await stored_answers(check, GRUISSAN, "cadrage")
+    finally:
+        await check.close()
+    assert answers == {
+        "parties_prenantes": ["Services techniques (directe)", "Parents d'élèves (indirecte)"],
+        "objectifs": ["50 % de produits locaux", "Un comité de suivi"]}

@@ -393,7 +393,7 @@ class SlackEmulator:
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._serve_file)
         app.router.add_post("/response/{rid}", self._serve_response_url)
         app.router.add_get("/socket-mode/{session}", self._serve_socket_mode)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         port = _free_port()
         site = web.TCPSite(runner, "127.0.0.1", port)
