@@ -39,7 +39,7 @@ from handlers.core.clock import Clock
 from handlers.core.dispatch import Dispatcher
 from handlers.core.events import Event
 from messages.render.slack import POLL_FORM_LABELS, to_mrkdwn
-from messages.texts import Catalog
+from messages.texts import LANGUAGES, Catalog
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,12 @@ class SlackAdapter:
         self.client = AsyncWebClient(token=config.bot_token, base_url=config.api_url,
                                      timeout=http_timeout)
         self.directory = SlackDirectory(self.client)
-        labels = {name: catalog.render_block(language, "slack/form_labels", name) or name
-                  for name in POLL_FORM_LABELS}
-        self.sender = SlackSender(self.client, db, clock, pacer=pacer, form_labels=labels)
+        labels = {lang: {name: catalog.render_block(lang, "slack/form_labels", name) or name
+                         for name in POLL_FORM_LABELS} for lang in LANGUAGES}
+        self.sender = SlackSender(self.client, db, clock, pacer=pacer, form_labels=labels,
+                                  language=language, files_in_dm={
+                                      lang: catalog.render(lang, "slack/files_in_dm")
+                                      for lang in LANGUAGES})
         self.bolt = AsyncApp(
             name="cohortbot",
             client=AsyncWebClient(base_url=config.api_url, timeout=http_timeout),
