@@ -1833,6 +1833,19 @@ class SlackEmulator:
             response_metadata={"next_cursor": ""},
         )
 
+    def add_user_file(self, user: str, filename: str, data: bytes,
+                      channel: str | None = None) -> dict[str, Any]:
+        """A file ``user`` uploaded (e.g. dragged into a message): stored, downloadable with a
+        bot token, and returned as Slack describes it in a message's ``files``."""
+        fid = self._new_id("F")
+        f = _File(id=fid, filename=filename, length=len(data), alt_txt=None, snippet_type=None,
+                  data=data, title=filename, completed=True,
+                  channels=[channel] if channel else [], created=int(time.time()))
+        self.files[fid] = f
+        obj = self._file_object(f)
+        obj["user"] = user
+        return obj
+
     def file_bytes(self, file_id: str) -> bytes | None:
         """The bytes uploaded for ``file_id`` (None before the upload)."""
         return self.files[file_id].data
