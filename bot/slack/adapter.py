@@ -267,7 +267,10 @@ class SlackAdapter:
     async def _download(self, shared: SharedFile) -> bytes | None:
         """A shared file's bytes (with the bot token), at most one past the cap so that a
         handler can tell the file is too big; None when Slack will not give it."""
-        session = self._session or self.sender._http()
+        session = self._session
+        if session is None:
+            log.warning("a Slack file arrived before the adapter started; ignored")
+            return None
         try:
             async with session.get(shared.url, headers={
                     "Authorization": f"Bearer {self.config.bot_token}"}) as response:
