@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_PARALLEL_DESTINATIONS = 16
+STOP_GRACE = 5.0
+"""Seconds a clean stop waits for a delivery pass in progress."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +119,21 @@ class Delivery:
             self._tasks.append(asyncio.create_task(self._worker(platform),
                                                    name=f"delivery-{platform}"))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop the workers, letting a pass in progress finish for up to ``grace`` seconds.
+
+        A pass records what it sent in one commit at its end; cancelling it there (a
+        SIGTERM right after a burst) left delivered messages pending, to be sent again
+        at the next start and absorbed by the platforms' idempotency. Waiting a little
+        keeps the bookkeeping exact on a clean stop.
+        """
         self.running = False
-        for task in self._tasks:
-            task.cancel()
+        for wake in self._wake.values():
+            wake.set()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=grace)
+            for task in late:
+                task.cancel()
         for task in self._tasks:
             try:
                 await task
@@ -130,7 +143,7 @@ class Delivery:
 
     async def _worker(self, platform: Platform) -> None:
         wake = self._wake[platform]
-        while True:
+        while self.running:
             wake.clear()
             try:
                 delay = await self.flush(platform)
@@ -139,6 +152,8 @@ class Delivery:
             except Exception:
                 log.exception("delivery pass failed", extra={"platform": str(platform)})
                 delay = 2.0
+            if not self.running:
+                return
             try:
                 await asyncio.wait_for(wake.wait(), timeout=delay)
             except TimeoutError:

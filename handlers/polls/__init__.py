@@ -61,7 +61,7 @@ async def _form(ctx: Context, poll: Poll) -> Reply:
     pv = await service.view(ctx, poll)
     card = service.card_for(poll, pv, now=ctx.now())
     card.update(type="poll_form", current=current.value if current else None,
-                comment=current.comment if current else None)
+                comment=current.comment if current else None, lang=ctx.lang)
     return ctx.reply("polls/form", poll=poll, current=current, card=card, private=True,
                      labels={o.position: o.label for o in poll.options})
 

@@ -22,6 +22,8 @@ CALLED = ["chat.postMessage", "chat.postEphemeral", "chat.update", "conversation
           "files.getUploadURLExternal", "files.completeUploadExternal", "views.open",
           "auth.test"]
 """Web API methods the bot calls (files_upload_v2 calls the two files.* methods)."""
+DOWNLOAD_SCOPE = "files:read"
+"""Reading the ``url_private_download`` of a file shared with the bot (no Web API method)."""
 
 
 def test_the_methods_listed_are_the_ones_the_code_calls() -> None:
@@ -52,6 +54,8 @@ def test_no_scope_is_unexplained_or_unused() -> None:
                                                .read_text())["scopes"]}
     for method in CALLED:
         used |= set(load_method(method).get("scope", {}).get("bot") or [])
+    if "url_private_download" in SOURCES and "Bearer" in SOURCES:
+        used.add(DOWNLOAD_SCOPE)
     assert set(scopes) <= used, f"scopes nothing needs: {set(scopes) - used}"
     lines = (ROOT / "deploy" / "slack-manifest.yaml").read_text(encoding="utf-8").splitlines()
     for scope in scopes:
@@ -72,3 +76,7 @@ def test_one_url_for_commands_interactivity_and_events() -> None:
         "app_mention", "message.im"}
     assert re.search(r"\bmessages_tab_enabled: true", (ROOT / "deploy" /
                                                        "slack-manifest.yaml").read_text())
+
+
+def test_shared_files_can_be_downloaded() -> None:
+    assert DOWNLOAD_SCOPE in MANIFEST["oauth_config"]["scopes"]["bot"]
