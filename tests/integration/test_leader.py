@@ -99,7 +99,7 @@ async def test_two_processes_on_postgresql_one_scheduler_and_a_takeover(
     out.mkdir()
     first_due = datetime.now(UTC) + timedelta(seconds=8)
     expected = await prepare(pg_url, tmp_path, events=10, first_due=first_due,
-                             spacing=timedelta(milliseconds=300))
+                             spacing=timedelta(milliseconds=800))
     a = spawn(pg_url, out, "a")
     b = spawn(pg_url, out, "b")
     children += [a, b]

@@ -156,7 +156,10 @@ async def test_sigkill_around_due_times_loses_nothing_and_doubles_nothing(
     rooms = {(m["platform"], m["room"]) for m in messages}
     assert rooms == set(ROOMS)
     retried = [a for a in attempts(out) if a["stored"] is False]
-    assert 1 <= len(retried) <= 4, retried
+    # At least one send happened just before a kill (the case under test); how many
+    # depends on how late the first process started on a loaded machine. Each was
+    # absorbed by its idempotency key: the counts above show nothing doubled.
+    assert 1 <= len(retried) <= expected, retried
     print(f"\ncrash test: {expected} reminders, first process stored {after_first} before "
           f"SIGKILL, {len(retried)} re-sent after a kill and absorbed by the idempotency key,"
           f" pids {sorted({m['pid'] for m in messages})}", file=sys.stderr)
