@@ -96,7 +96,7 @@ async def test_native_poll_voted_from_other_clients_edited_in_place_and_ended(
                            'options="Visio|Présentiel|Hybride"')
     start = await bernard.wait_for(room, matching(sender=bot.user_id, type=START))
     card = await bernard.wait_for(room, matching(sender=bot.user_id, msgtype="m.notice",
-                                                 body_contains=f"Sondage n°{number}"),
+                                                 body_contains=f"📊 Sondage n°{number}"),
                                   since=start["event_id"])
     poll = start["content"][START]
     assert poll["max_selections"] == 1 and poll["kind"].endswith("disclosed")
@@ -144,3 +144,112 @@ async def test_native_poll_voted_from_other_clients_edited_in_place_and_ended(
 def notices(user: MatrixUser, room: str, bot: BotHarness) -> list[dict[str, Any]]:
     return [e for e in user.events(room) if e["sender"] == bot.user_id
             and e["content"].get("msgtype") == "m.notice"]
+
+
+async def test_anonymous_poll_is_collected_in_dms_never_in_the_room(
+        matrix_bot: Bots, matrix_users: Users) -> None:
+    bot = await matrix_bot(scheduler=True)
+    who = await people(bot, matrix_users, camille="Camille Martin", bernard="Bernard Roux",
+                       nathalie="Nathalie Fabre")
+    camille, bernard, nathalie = who.values()
+    room = await cohort_room(bot, camille, bernard, nathalie)
+
+    number = await created(bot, camille, room,
+                           '!cohorte sondage creer "Le rythme des webinaires convient-il ?" '
+                           "anonyme=oui")
+    card = await bernard.wait_for(room, matching(sender=bot.user_id, msgtype="m.notice",
+                                                 body_contains=f"📊 Sondage n°{number}"))
+    assert "message privé" in card["content"]["body"]
+    assert "sondage voter" not in card["content"]["body"]
+
+    ballots = {}
+    for user in (bernard, nathalie):
+        dm = await user.wait_for_invite(timeout=20)
+        await user.join(dm)
+        start = await user.wait_for(dm, matching(sender=bot.user_id, type=START))
+        text = await user.wait_for(dm, matching(sender=bot.user_id, msgtype="m.notice",
+                                                body_contains="anonyme"))
+        assert "ne montreront pas qui a répondu quoi" in text["content"]["body"]
+        ballots[user.user_id] = (dm, start["event_id"])
+    dm, start = ballots[bernard.user_id]
+    await vote(bernard, dm, start, "1")
+    dm, start = ballots[nathalie.user_id]
+    await vote(nathalie, dm, start, "2")
+
+    edited = await bernard.wait_for(room, edit_of(bot, card["event_id"], "Réponses : 2"),
+                                    timeout=20)
+    body = edited["content"]["m.new_content"]["body"]
+    assert "Bernard" not in body and "Nathalie" not in body
+    assert [e for e in bernard.events(room) if e["type"] in (START, RESPONSE)] == []
+    assert len(await stored(bot, number)) == 2
+
+    closing = await camille.send_text(room, f"!cohorte sondage fermer {number}")
+    await bernard.wait_for(room, edit_of(bot, card["event_id"], "clos"), since=closing,
+                           timeout=20)
+    for user in (bernard, nathalie):
+        dm, start = ballots[user.user_id]
+        end = await user.wait_for(dm, matching(sender=bot.user_id, type=END), timeout=20)
+        assert end["content"]["m.relates_to"]["event_id"] == start
+
+
+async def test_availability_poll_answered_by_command_and_by_reply(
+        matrix_bot: Bots, matrix_users: Users) -> None:
+    bot = await matrix_bot(scheduler=True)
+    who = await people(bot, matrix_users, camille="Camille Martin", bernard="Bernard Roux",
+                       julien="Julien Ferrer")
+    camille, bernard, julien = who.values()
+    room = await cohort_room(bot, camille, bernard, julien)
+
+    number = await created(bot, camille, room,
+                           '!cohorte sondage creer "Date du webinaire ?" type=dispo '
+                           'options="28/04/2031 14h-17h|29/04/2031 9h-12h|30/04/2031"')
+    card = await bernard.wait_for(room, matching(sender=bot.user_id, msgtype="m.notice",
+                                                 body_contains=f"📊 Sondage n°{number}"))
+    assert [e for e in bernard.events(room) if e["type"] == START] == []
+    assert "répondez simplement à ce message" in card["content"]["body"]
+
+    command = await bernard.send_text(room, f"!cohorte sondage voter {number} oui si-besoin non")
+    confirmed = await bot.answer_to(bernard, room, command)
+    assert "Réponse enregistrée" in confirmed["content"]["body"]
+    answer = await julien.send_text(room, "non oui oui", reply_to=card["event_id"])
+    replied = await bot.answer_to(julien, room, answer)
+    assert "Réponse enregistrée" in replied["content"]["body"]
+    wrong = await julien.send_text(room, "oui non", reply_to=card["event_id"])
+    refused = await bot.answer_to(julien, room, wrong)
+    assert "propose 3 dates et j'ai lu 2 réponses" in refused["content"]["body"]
+
+    edited = await bernard.wait_for(room, edit_of(bot, card["event_id"], "Ont répondu (2/"),
+                                    timeout=20)
+    assert "Meilleure date : mardi 29 avril 2031, 9 h – 12 h (1 oui, 1 si besoin)" in \
+        squash(edited["content"]["m.new_content"]["body"])
+    values = sorted(tuple(sorted(r.value["availability"].items()))
+                    for r in await stored(bot, number))
+    assert values == [(("1", "no"), ("2", "yes"), ("3", "yes")),
+                      (("1", "yes"), ("2", "maybe"), ("3", "no"))]
+
+
+async def test_votes_missed_by_a_limited_sync_are_tallied_again_from_relations(
+        matrix_bot: Bots, matrix_users: Users) -> None:
+    bot = await matrix_bot(scheduler=True, timeline_limit=3, gap_max_pages=0)
+    who = await people(bot, matrix_users, camille="Camille Martin", bernard="Bernard Roux",
+                       julien="Julien Ferrer", karim="Karim Benali")
+    camille, bernard, julien, karim = who.values()
+    room = await cohort_room(bot, camille, bernard, julien, karim)
+    number = await created(bot, camille, room, '!cohorte sondage creer "Plénière à Sète ?"')
+    start = await bernard.wait_for(room, matching(sender=bot.user_id, type=START))
+
+    await bot.stop()
+    await vote(bernard, room, start["event_id"], "1")
+    await vote(julien, room, start["event_id"], "2")
+    await vote(julien, room, start["event_id"], "1")
+    await vote(karim, room, start["event_id"], "2")
+    for i in range(6):
+        await camille.send_text(room, f"bavardage {i}")
+    await bot.start()
+    assert bot.adapter is not None
+
+    marker = await camille.send_text(room, "!cohorte aide")
+    await bot.answer_to(camille, room, marker, timeout=20)
+    assert bot.adapter.retallies >= 1
+    rows = await stored(bot, number)
+    assert sorted(r.value["choices"][0] for r in rows) == [1, 1, 2]
