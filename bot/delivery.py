@@ -5,6 +5,13 @@ message). This worker reads pending rows, hands each to the platform's
 :class:`Sender`, and marks it sent. A crash between the send and the mark is
 covered by the senders' idempotency (Matrix transaction ids derived from the
 outbox key; Slack messages carrying the key in their metadata).
+
+The replies to an event are also handed over by the dispatcher right after its
+commit (:meth:`Delivery.hand_over`): when nothing older waits for the platform, they
+are sent from memory without reading them back (they are in the outbox already, so a
+crash loses nothing), then marked sent like the others. Anything else — a message
+queued by another path, a retry waiting, a failure — sends the worker back to the
+outbox, in order.
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from handlers.core.clock import Clock
+from handlers.core.dispatch import QueuedReply
 from handlers.core.events import Reply
 from handlers.core.ids import Platform
 from handlers.core.metrics import Metrics, NullMetrics
@@ -29,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_PARALLEL_DESTINATIONS = 16
+DONE_MEMORY = 4096
+"""How many outbox ids sent recently a worker remembers, so a reply handed over after a
+pass already took it from the outbox is not sent a second time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +103,10 @@ class Delivery:
         self._wake: dict[Platform, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_lock: dict[Platform, asyncio.Lock] = {}
+        self._fresh: dict[Platform, OrderedDict[int, Outbound]] = {}
+        self._done: dict[Platform, OrderedDict[int, None]] = {}
+        self._clean: dict[Platform, bool] = {}
+        self.fast_sends = 0
         self.listeners: list[Callable[[Outbound, Sent], Awaitable[None]]] = []
         self.running = False
 
@@ -99,13 +114,32 @@ class Delivery:
         self.senders[sender.platform] = sender
         self._wake[sender.platform] = asyncio.Event()
         self._flush_lock[sender.platform] = asyncio.Lock()
+        self._fresh[sender.platform] = OrderedDict()
+        self._done[sender.platform] = OrderedDict()
+        self._clean[sender.platform] = False
 
     def notify(self, platforms: set[Platform]) -> None:
-        """Wake the workers of these platforms (called after a commit)."""
+        """Wake the workers of these platforms (called after a commit): new messages are
+        in the outbox, to be read from there."""
         for platform in platforms:
             event = self._wake.get(platform)
             if event is not None:
+                self._clean[platform] = False
                 event.set()
+
+    def hand_over(self, items: Sequence[QueuedReply]) -> None:
+        """Replies just committed to the outbox, to send without reading them back."""
+        for item in items:
+            platform = Platform(item.platform)
+            fresh = self._fresh.get(platform)
+            if fresh is None:
+                continue
+            fresh[item.outbox_id] = Outbound(
+                outbox_id=item.outbox_id, key=item.key, platform=platform,
+                destination=item.destination, reply=item.reply, thread_id=item.thread_id,
+                private_to=item.private_to, hints=dict(item.hints or {}),
+                created_at=item.created_at)
+            self._wake[platform].set()
 
     def start(self) -> None:
         """Start one worker per sender; calling it again starts only new senders' workers."""
@@ -133,7 +167,10 @@ class Delivery:
         while True:
             wake.clear()
             try:
-                delay = await self.flush(platform)
+                if self._clean[platform] and self._fresh[platform]:
+                    delay = await self._flush_fresh(platform)
+                else:
+                    delay = await self.flush(platform)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -155,7 +192,11 @@ class Delivery:
                     rows = await store.outbox.pending(str(platform), now)
                     batch = [await self._outbound(store, row) for row in rows]
                     next_due = await store.outbox.next_due(str(platform))
+                fresh = self._fresh[platform]
+                for row in rows:
+                    fresh.pop(row.id, None)
                 if not batch:
+                    self._clean[platform] = next_due is None
                     if next_due is not None:
                         return max(0.05, min(30.0, (next_due - now).total_seconds()))
                     return 30.0
@@ -175,6 +216,30 @@ class Delivery:
                     await self._mark_sent(accepted)
                 if sum(delivered) == 0:
                     return 0.5
+
+    async def _flush_fresh(self, platform: Platform) -> float:
+        """Send the replies handed over, from memory, when nothing older is waiting."""
+        async with self._flush_lock[platform]:
+            fresh, done = self._fresh[platform], self._done[platform]
+            if not self._clean[platform] or not fresh:
+                return 0.0
+            items = [item for outbox_id, item in fresh.items() if outbox_id not in done]
+            fresh.clear()
+            queues: OrderedDict[str, list[Outbound | None]] = OrderedDict()
+            for item in items:
+                queues.setdefault(item.destination, []).append(item)
+            accepted: list[tuple[Outbound, Sent]] = []
+            try:
+                delivered = await asyncio.gather(*(
+                    self._deliver_in_order(platform, queue, accepted)
+                    for queue in queues.values()))
+            finally:
+                await self._mark_sent(accepted)
+            self.fast_sends += len(accepted)
+            if sum(delivered) < len(items):
+                self._clean[platform] = False
+                return 0.0
+            return 30.0
 
     async def _outbound(self, store: Store, row: OutboxMessage) -> Outbound | None:
         edit_id = None
@@ -208,6 +273,12 @@ class Delivery:
                 [(item.outbox_id, sent.message_id,
                   sent.room_id if item.direct_user and sent.room_id else None)
                  for item, sent in accepted], self.clock.now())
+        done = self._done.get(accepted[0][0].platform)
+        if done is not None:
+            for item, _sent in accepted:
+                done[item.outbox_id] = None
+            while len(done) > DONE_MEMORY:
+                done.popitem(last=False)
         now = self.clock.now()
         for item, sent in accepted:
             self.metrics.incr("outbox_sent", platform=str(item.platform))

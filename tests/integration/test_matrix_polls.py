@@ -133,9 +133,10 @@ async def test_native_poll_voted_from_other_clients_edited_in_place_and_ended(
     assert "Visio — 1" in squash(final["content"]["m.new_content"]["body"])
 
     late = await vote(julien, room, start["event_id"], "1")
-    told = await julien.wait_for(room, matching(sender=bot.user_id, body_contains="clos"),
-                                 since=late, timeout=20)
-    assert julien.user_id in told["content"]["m.mentions"]["user_ids"]
+    told = await julien.wait_for(room, lambda e: e["sender"] == bot.user_id and julien.user_id
+                                 in e["content"]["m.mentions"]["user_ids"], since=late,
+                                 timeout=20)
+    assert "est clos" in told["content"]["body"] and "Visio" in told["content"]["body"]
     assert sorted(r.value["choices"][0] for r in await stored(bot, number)) == [1, 2, 3]
     ends = [e for e in bernard.events(room) if e["type"] == END]
     assert len(ends) == 1
