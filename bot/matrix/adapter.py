@@ -4,8 +4,9 @@ Promises:
 
 - **Resume exactly where it stopped.** The sync token is stored only after every
   event of that sync went through the dispatcher, which claims each Matrix event
-  id in the handler's transaction. A crash replays at most one sync; the replay
-  is recognised and not answered again. A ``limited`` timeline (more events than
+  id in the handler's transaction. It is written at most once a second (and at a
+  clean stop): a crash replays the syncs of that last second at most, and the
+  replay is recognised and not answered again. A ``limited`` timeline (more events than
   the sync returns) is completed with ``/messages`` back to the previous token.
 - **Native poll votes.** A response to one of the bot's native polls is a ``poll.vote``
   from the voter's Matrix account; a reply to a poll's message is an answer typed as in
@@ -26,6 +27,7 @@ Promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -69,6 +71,9 @@ GAP_PAGE = 100
 GAP_MAX_PAGES = 50
 RELATIONS_MAX_PAGES = 50
 MAX_BACKOFF_S = 10.0
+TOKEN_SAVE_INTERVAL_S = 1.0
+"""A burst of syncs (each command, then the bot's own reply) costs one write of the
+position per second instead of one per sync."""
 UNDECRYPTED_RETRIES = 5
 MATRIX = Platform.MATRIX
 
@@ -98,6 +103,9 @@ class MatrixAdapter:
         self.polls = polls or PollEvents(db, clock)
         self.retallies = 0
         self.token: str | None = None
+        self._token_saved: str | None = None
+        self._token_saved_at = 0.0
+        self._token_task: asyncio.Task[None] | None = None
         self.syncs = 0
         self.gaps_filled = 0
         self.last_sync_at: float | None = None
@@ -126,7 +134,37 @@ class MatrixAdapter:
                 await task
             except asyncio.CancelledError:
                 pass
+        saving, self._token_task = self._token_task, None
+        if saving is not None:
+            saving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saving
+        try:
+            await self._save_token()
+        except Exception:
+            log.exception("could not record the matrix sync position at stop")
         await self.connection.close()
+
+    async def _save_token_soon(self) -> None:
+        """Record the position once the interval since the last write is over (the next
+        sync may be a long poll that returns only much later)."""
+        wait = self._token_saved_at + TOKEN_SAVE_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            await self._save_token()
+        except Exception as error:
+            log.warning("could not record the matrix sync position: %s", error)
+
+    async def _save_token(self) -> None:
+        """Record the position of the last sync fully handled, if not recorded yet."""
+        token = self.token
+        if token is None or token == self._token_saved:
+            return
+        async with self.db.session() as session:
+            await Store(session).matrix.save_sync_token(self.user_id, token, self.clock.now())
+        self._token_saved = token
+        self._token_saved_at = time.monotonic()
 
     async def wait_ready(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Wait until logged in and one sync was handled (for tests and the demo)."""
@@ -174,6 +212,7 @@ class MatrixAdapter:
         async with self.db.session() as session:
             saved = await Store(session).matrix.session_of(self.user_id)
         self.token = saved.next_batch if saved else None
+        self._token_saved = self.token
         self.connection.ready.set()
         await self._sync_forever()
 
@@ -213,10 +252,12 @@ class MatrixAdapter:
         await self._handle(response, initial=initial)
         if self.connection.e2e:
             await self._crypto_housekeeping()
-        async with self.db.session() as session:
-            await Store(session).matrix.save_sync_token(self.user_id, response.next_batch,
-                                                        self.clock.now())
         self.token = response.next_batch
+        if initial or time.monotonic() - self._token_saved_at >= TOKEN_SAVE_INTERVAL_S:
+            await self._save_token()
+        elif self._token_task is None or self._token_task.done():
+            self._token_task = asyncio.create_task(self._save_token_soon(),
+                                                   name="matrix-sync-position")
         self.syncs += 1
         self.last_sync_at = time.monotonic()
         self.last_error = None
