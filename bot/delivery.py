@@ -9,9 +9,10 @@ outbox key; Slack messages carrying the key in their metadata).
 The replies to an event are also handed over by the dispatcher right after its
 commit (:meth:`Delivery.hand_over`): when nothing older waits for the platform, they
 are sent from memory without reading them back (they are in the outbox already, so a
-crash loses nothing), then marked sent like the others. Anything else — a message
-queued by another path, a retry waiting, a failure — sends the worker back to the
-outbox, in order.
+crash loses nothing), and marked sent in the background, several at a time, while the
+next replies go out (the ids sent are remembered, so nothing is sent twice meanwhile).
+Anything else — a message queued by another path, a retry waiting, a failure — sends
+the worker back to the outbox, in order.
 """
 
 from __future__ import annotations
@@ -106,6 +107,9 @@ class Delivery:
         self._fresh: dict[Platform, OrderedDict[int, Outbound]] = {}
         self._done: dict[Platform, OrderedDict[int, None]] = {}
         self._clean: dict[Platform, bool] = {}
+        self._marks: list[tuple[Outbound, Sent]] = []
+        self._marker: asyncio.Task[None] | None = None
+        self._recent: OrderedDict[str, str] = OrderedDict()
         self.fast_sends = 0
         self.listeners: list[Callable[[Outbound, Sent], Awaitable[None]]] = []
         self.running = False
@@ -161,6 +165,12 @@ class Delivery:
             except asyncio.CancelledError:
                 pass
         self._tasks.clear()
+        await self.drain_marks()
+
+    async def drain_marks(self) -> None:
+        """Wait until every message sent from memory is marked sent in the outbox."""
+        while self._marker is not None and not self._marker.done():
+            await asyncio.shield(self._marker)
 
     async def _worker(self, platform: Platform) -> None:
         wake = self._wake[platform]
@@ -192,9 +202,16 @@ class Delivery:
                     rows = await store.outbox.pending(str(platform), now)
                     batch = [await self._outbound(store, row) for row in rows]
                     next_due = await store.outbox.next_due(str(platform))
-                fresh = self._fresh[platform]
+                fresh, done = self._fresh[platform], self._done[platform]
                 for row in rows:
                     fresh.pop(row.id, None)
+                if rows and any(row.id in done for row in rows):
+                    batch = [b for b in batch if b is not None and b.outbox_id not in done]
+                    if not batch:
+                        if self._marker is not None and not self._marker.done():
+                            await self.drain_marks()
+                            continue
+                        return 30.0
                 if not batch:
                     self._clean[platform] = next_due is None
                     if next_due is not None:
@@ -234,12 +251,43 @@ class Delivery:
                     self._deliver_in_order(platform, queue, accepted)
                     for queue in queues.values()))
             finally:
-                await self._mark_sent(accepted)
+                self._mark_later(accepted)
             self.fast_sends += len(accepted)
             if sum(delivered) < len(items):
                 self._clean[platform] = False
                 return 0.0
             return 30.0
+
+    def _mark_later(self, accepted: list[tuple[Outbound, Sent]]) -> None:
+        """Remember these as sent now, and mark them in the outbox in the background."""
+        if not accepted:
+            return
+        self._remember(accepted)
+        self._marks.extend(accepted)
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._mark_loop(), name="delivery-marks")
+
+    async def _mark_loop(self) -> None:
+        while self._marks:
+            batch, self._marks = self._marks, []
+            try:
+                await self._mark_sent(batch)
+            except Exception:
+                log.exception("could not mark messages sent; they are remembered as sent "
+                              "here, and a restart re-sends them under the same keys",
+                              extra={"messages": len(batch)})
+
+    def _remember(self, accepted: list[tuple[Outbound, Sent]]) -> None:
+        done = self._done.get(accepted[0][0].platform)
+        for item, sent in accepted:
+            if done is not None:
+                done[item.outbox_id] = None
+            if sent.message_id:
+                self._recent[item.key] = sent.message_id
+        while done is not None and len(done) > DONE_MEMORY:
+            done.popitem(last=False)
+        while len(self._recent) > DONE_MEMORY:
+            self._recent.popitem(last=False)
 
     async def _outbound(self, store: Store, row: OutboxMessage) -> Outbound | None:
         edit_id = None
@@ -273,12 +321,7 @@ class Delivery:
                 [(item.outbox_id, sent.message_id,
                   sent.room_id if item.direct_user and sent.room_id else None)
                  for item, sent in accepted], self.clock.now())
-        done = self._done.get(accepted[0][0].platform)
-        if done is not None:
-            for item, _sent in accepted:
-                done[item.outbox_id] = None
-            while len(done) > DONE_MEMORY:
-                done.popitem(last=False)
+        self._remember(accepted)
         now = self.clock.now()
         for item, sent in accepted:
             self.metrics.incr("outbox_sent", platform=str(item.platform))
@@ -298,6 +341,9 @@ class Delivery:
         for earlier, sent in reversed(accepted):
             if earlier.key == item.edit_of and sent.message_id:
                 return replace(item, edit_message_id=sent.message_id)
+        recent = self._recent.get(item.edit_of or "")
+        if recent is not None:
+            return replace(item, edit_message_id=recent)
         async with self.db.session() as session:
             found = await Store(session).outbox.sent_message_id(item.edit_of or "")
         if found is not None and found[2]:
