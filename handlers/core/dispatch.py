@@ -214,7 +214,7 @@ class Dispatcher:
                             platform_name=origin.user_display_name)
         if member is not None and member.language:
             ctx.lang = member.language
-        room_cohort = view.room_cohort
+        room_cohort = ctx.room_cohort = view.room_cohort
         if room_cohort is not None:
             if ctx.caller.belongs_to(room_cohort.id):
                 ctx.cohort = room_cohort
@@ -238,9 +238,7 @@ class Dispatcher:
                                       candidates=[c.slug for c in mine])
             ctx.cohort = cohort
         elif ctx.cohort is None:
-            origin = ctx.origin
-            room_cohort = await store.rooms.cohort_of(origin.platform, origin.room.room_id) \
-                if origin else None
+            room_cohort = ctx.room_cohort
             if room_cohort is not None and not caller.belongs_to(room_cohort.id):
                 raise UserFacingError("errors/not_in_cohort", cohort=room_cohort.name)
             everything = await store.cohorts.all() if caller.is_admin and not caller.cohorts \

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from handlers.core.events import Reply
-from messages.markup import parse_mention
+from messages.markup import MENTION_SCHEME, parse_mention
 from messages.render.markdown import parser, tokens
 from messages.render.plain import to_plain
 
@@ -45,6 +45,8 @@ def to_html(text: str) -> str:
 
 
 def mentioned_users(text: str) -> list[str]:
+    if MENTION_SCHEME not in text:
+        return []
     found: list[str] = []
     for tok in tokens(text):
         for child in tok.children or []:
