@@ -1,7 +1,8 @@
 """Matrix round trips, side by side on one local Synapse, in one run:
 
 (a) raw: one client sends, another client's sync receives it (one hop);
-(b) echo: a command to a minimal matrix-nio echo bot and its reply (two hops, the floor);
+(b) echo: a command to a minimal matrix-nio echo bot and its reply (two hops, the floor),
+    with the same reply content as cohortbot's (Synapse's cost grows with the event);
 (c) cohortbot: ``!cohorte …`` to the real bot (``cohortbot run`` as a process) and its reply,
 
 with 1 and 8 concurrent users. Prints p50/p95 of each, the bot's added latency over the
@@ -142,7 +143,8 @@ async def run(rounds: int, work: Path, profile: Path | None = None) -> dict[str,
         echo = await synapse.register("echo", "echo-password")
         processes.append(start_process(
             [sys.executable, str(ROOT / "bench" / "echo_bot.py"), synapse.base_url,
-             echo.user_id, echo.device_id, echo.access_token], dict(os.environ),
+             echo.user_id, echo.device_id, echo.access_token, str(work / "reply.json")],
+            dict(os.environ),
             work / "echo.log"))
         await wait_for_line(work / "echo.log", "ready")
 
@@ -167,8 +169,12 @@ async def run(rounds: int, work: Path, profile: Path | None = None) -> dict[str,
                                  timeout=60)
 
         warm = max(5, rounds // 10)
-        await round_trips(people[:1], echo_room, echo.user_id, "!echo warm", warm)
         await round_trips(people[:1], bot_room, bot_id, COMMAND, warm)
+        reply = next(e for e in reversed(people[0].events(bot_room))
+                     if e["sender"] == bot_id and e["content"].get("msgtype") == "m.notice")
+        same = {k: v for k, v in reply["content"].items() if k != "m.relates_to"}
+        (work / "reply.json").write_text(json.dumps(same), encoding="utf-8")
+        await round_trips(people[:1], echo_room, echo.user_id, "!echo warm", warm)
         results: dict[str, Any] = {"raw_one_hop": summary(await raw_hops(
             people[0], people[1], raw_room, rounds))}
         for concurrency in (1, 8):
@@ -190,6 +196,7 @@ async def run(rounds: int, work: Path, profile: Path | None = None) -> dict[str,
         results["load_average"] = [round(x, 2) for x in os.getloadavg()]
         results["rss_mib"] = {"echo_bot": rss_mib(processes[0]), "cohortbot": rss_mib(bot)}
         results["command"] = COMMAND
+        results["reply_bytes"] = len(json.dumps(same).encode())
         results["rounds"] = rounds
         return results
     finally:
@@ -218,7 +225,8 @@ def table(results: dict[str, Any]) -> str:
                      f"{e['cpu_ms_per_command']:.1f}, {b['cpu_ms_per_command']:.1f}")
     rss = results["rss_mib"]
     lines += ["", f"RSS: echo bot {rss['echo_bot']} MiB, cohortbot {rss['cohortbot']} MiB",
-              f"command: {results['command']!r}",
+              f"command: {results['command']!r}, both bots reply with the same "
+              f"{results['reply_bytes']} bytes of content",
               f"load average at the end: {results['load_average']}"]
     return "\n".join(lines)
 
