@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, select
+from sqlalchemy import and_, bindparam, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
@@ -185,6 +187,25 @@ class MemberRepo:
             Member.erased_at.is_(None)))).all()
 
 
+@lru_cache(maxsize=1)
+def _caller_query() -> Any:
+    """Built once: constructing this statement costs more than running it."""
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    room_cohort = aliased(Cohort, name="room_cohort")
+    return (
+        select(Member, Delegation, CoordinatorRole.cohort_id, room_cohort)
+        .select_from(anchor)
+        .outerjoin(PlatformIdentity, and_(PlatformIdentity.platform == bindparam("platform"),
+                                          PlatformIdentity.user_id == bindparam("user_id")))
+        .outerjoin(Member, Member.id == PlatformIdentity.member_id)
+        .outerjoin(Delegation, Delegation.id == Member.delegation_id)
+        .outerjoin(CoordinatorRole, CoordinatorRole.member_id == Member.id)
+        .outerjoin(LinkedRoom, and_(LinkedRoom.platform == bindparam("platform"),
+                                    LinkedRoom.room_id == bindparam("room_id")))
+        .outerjoin(room_cohort, room_cohort.id == LinkedRoom.cohort_id)
+        .options(contains_eager(Member.delegation)))
+
+
 class IdentityRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -201,21 +222,8 @@ class IdentityRepo:
 
         Every event starts with this, so it is one round trip instead of three.
         """
-        anchor = select(literal(1).label("one")).subquery("anchor")
-        room_cohort = aliased(Cohort, name="room_cohort")
-        query = (
-            select(Member, Delegation, CoordinatorRole.cohort_id, room_cohort)
-            .select_from(anchor)
-            .outerjoin(PlatformIdentity, and_(PlatformIdentity.platform == platform,
-                                              PlatformIdentity.user_id == user_id))
-            .outerjoin(Member, Member.id == PlatformIdentity.member_id)
-            .outerjoin(Delegation, Delegation.id == Member.delegation_id)
-            .outerjoin(CoordinatorRole, CoordinatorRole.member_id == Member.id)
-            .outerjoin(LinkedRoom, and_(LinkedRoom.platform == platform,
-                                        LinkedRoom.room_id == room_id))
-            .outerjoin(room_cohort, room_cohort.id == LinkedRoom.cohort_id)
-            .options(contains_eager(Member.delegation)))
-        rows = (await self.session.execute(query)).all()
+        rows = (await self.session.execute(_caller_query(), {
+            "platform": platform, "user_id": user_id, "room_id": room_id})).all()
         first = rows[0]
         member = first[0]
         coordinates = frozenset(r[2] for r in rows if r[2] is not None)
