@@ -151,13 +151,21 @@ class MatrixSender:
         """After an edit of a poll's message: end its native polls when it is closed; give
         this room a native poll again when it was reopened after one was ended."""
         if card.get("closed"):
+            text = to_plain(self.catalog.render(self.settings.default_language,
+                                                "matrix/poll_ended", title=card.get("title", "")),
+                            mention_prefix="")
             for start in await self.polls.open_starts(poll_id=card["poll_id"]):
-                text = to_plain(self.catalog.render(self.settings.default_language,
-                                                    "matrix/poll_ended",
-                                                    title=card.get("title", "")),
-                                mention_prefix="")
-                await self._room_send(start.room_id, POLL_END, poll_end(start.event_id, text),
-                                      f"poll-end:{start.event_id}")
+                try:
+                    await self._room_send(start.room_id, POLL_END,
+                                          poll_end(start.event_id, text),
+                                          f"poll-end:{start.event_id}")
+                except TransientSendError as error:
+                    log.warning("could not end a native poll yet (next edit retries): %s",
+                                error, extra={"room": start.room_id})
+                    continue
+                except PermanentSendError as error:
+                    log.warning("native poll cannot be ended there: %s", error,
+                                extra={"room": start.room_id})
                 await self.polls.mark_ended(start.event_id)
         elif native and not await self.polls.open_starts(poll_id=card["poll_id"],
                                                          room_ids=[room_id]):
