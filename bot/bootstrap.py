@@ -111,7 +111,8 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     delivery = Delivery(db, clock, metrics)
     services.notes = notes_policy(config, settings)
     dispatcher = Dispatcher(db=db, router=router, catalog=catalog, clock=clock,
-                            settings=settings, services=services, notify=delivery.notify)
+                            settings=settings, services=services, notify=delivery.notify,
+                            hand_over=delivery.hand_over)
     services.votes = VoteWriter(dispatcher)
     scheduler = Scheduler(db, dispatcher, clock)
     services.on_change = scheduler.notify

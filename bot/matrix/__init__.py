@@ -20,15 +20,17 @@ def install(app: App, **options: int) -> MatrixAdapter:
     """
     from bot.matrix.adapter import MatrixAdapter
     from bot.matrix.connection import MatrixConnection
+    from bot.matrix.polls import PollEvents
     from bot.matrix.sender import MatrixSender
 
     connection = MatrixConnection(app.config.matrix, db=app.db, clock=app.clock,
                                   data_dir=app.config.bot.data_dir)
+    polls = PollEvents(app.db, app.clock)
     adapter = MatrixAdapter(connection, db=app.db, dispatcher=app.dispatcher,
                             catalog=app.catalog, settings=app.settings, clock=app.clock,
-                            notify=app.delivery.notify, **options)
+                            notify=app.delivery.notify, polls=polls, **options)
     app.delivery.add_sender(MatrixSender(connection, db=app.db, catalog=app.catalog,
-                                         settings=app.settings))
+                                         settings=app.settings, polls=polls))
     app.web.add_health_check("matrix", adapter.health)
     app.runtime.append(adapter)
     return adapter

@@ -9,6 +9,11 @@
 - **Rate limits.** A 429 becomes ``TransientSendError(retry_after=…)`` with the
   server's ``retry_after_ms``; network errors and 5xx are transient too, so the
   delivery worker retries with backoff, in order.
+- **Native polls.** A poll card that a native poll can show (:func:`native_fits`) is
+  posted as ``org.matrix.msc3381.poll.start`` just before its text message (the
+  results, edited in place); both are recorded (:class:`PollEvents`) so responses and
+  replies come back as votes. When an edit shows the poll closed, every native poll of
+  it still open is ended (``…poll.end``); an edit of a reopened poll posts a new one.
 - **Presentation.** Replies are ``m.notice`` with HTML and plain bodies; a reply to
   a command in a group room points at the command (``m.in_reply_to``), in its
   thread when it was typed in one. Matrix has no ephemeral messages: a private
@@ -25,6 +30,7 @@ import html
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from nio import (
@@ -39,11 +45,14 @@ from nio import (
 from bot.delivery import Outbound, PermanentSendError, Sent, TransientSendError
 from bot.matrix.connection import MatrixConnection, RoomInfo
 from bot.matrix.events import REPLY_TO_HINT
+from bot.matrix.polls import PollEvents
 from handlers.core.events import Reply
 from handlers.core.ids import Platform
 from handlers.core.settings import Settings
 from messages.markup import Person
 from messages.render.matrix import CardRenderer, to_event
+from messages.render.matrix_poll import POLL_END, POLL_START, native_fits, poll_card, poll_end, poll_start
+from messages.render.plain import to_plain
 from messages.texts import Catalog
 from storage.db import Database
 from storage.uow import Store
@@ -65,8 +74,10 @@ class MatrixSender:
     platform = MATRIX
 
     def __init__(self, connection: MatrixConnection, *, db: Database, catalog: Catalog,
-                 settings: Settings, cards: Mapping[str, CardRenderer] | None = None) -> None:
+                 settings: Settings, cards: Mapping[str, CardRenderer] | None = None,
+                 polls: PollEvents | None = None) -> None:
         self.connection = connection
+        self.polls = polls or PollEvents(db, connection.clock)
         self.db = db
         self.catalog = catalog
         self.settings = settings
@@ -103,6 +114,12 @@ class MatrixSender:
         private_to = message.private_to
         if reply.sensitive and private_to and not room.is_direct and not message.direct_user:
             return await self._send_in_dm(message, private_to, room)
+        card = poll_card(reply.card)
+        native = card is not None and native_fits(
+            card, private_room=room.is_direct or message.direct_user is not None)
+        if native:
+            reply = replace(reply, actions=tuple(a for a in reply.actions
+                                                 if a.action != "poll.vote"))
         event_type, content = to_event(reply, command_prefix=self.settings.prefix(MATRIX),
                                        cards=self.cards)
         if event_type == "m.room.message":
@@ -112,8 +129,47 @@ class MatrixSender:
             self._relate(content, thread_id=message.thread_id, reply_to=reply_to)
             if message.edit_message_id:
                 content = _edit(content, message.edit_message_id)
+        if card is not None and native and not message.edit_message_id and \
+                not card.get("closed"):
+            await self._start_poll(room_id, card, message.key + ":start")
         event_id = await self._room_send(room_id, event_type, content, message.key)
+        if card is not None:
+            if message.edit_message_id:
+                await self._follow_poll(room_id, card, native, message.key)
+            else:
+                await self.polls.remember(event_id, room_id, card["poll_id"], "message")
         return Sent(event_id, room_id=resolved)
+
+    async def _start_poll(self, room_id: str, card: dict[str, Any], key: str) -> str:
+        """Post the native poll of ``card`` and record it (a retry gets the same event)."""
+        event_id = await self._room_send(room_id, POLL_START, poll_start(card), key)
+        await self.polls.remember(event_id, room_id, card["poll_id"], "start")
+        return event_id
+
+    async def _follow_poll(self, room_id: str, card: dict[str, Any], native: bool,
+                           key: str) -> None:
+        """After an edit of a poll's message: end its native polls when it is closed; give
+        this room a native poll again when it was reopened after one was ended."""
+        if card.get("closed"):
+            text = to_plain(self.catalog.render(self.settings.default_language,
+                                                "matrix/poll_ended", title=card.get("title", "")),
+                            mention_prefix="")
+            for start in await self.polls.open_starts(poll_id=card["poll_id"]):
+                try:
+                    await self._room_send(start.room_id, POLL_END,
+                                          poll_end(start.event_id, text),
+                                          f"poll-end:{start.event_id}")
+                except TransientSendError as error:
+                    log.warning("could not end a native poll yet (next edit retries): %s",
+                                error, extra={"room": start.room_id})
+                    continue
+                except PermanentSendError as error:
+                    log.warning("native poll cannot be ended there: %s", error,
+                                extra={"room": start.room_id})
+                await self.polls.mark_ended(start.event_id)
+        elif native and not await self.polls.open_starts(poll_id=card["poll_id"],
+                                                         room_ids=[room_id]):
+            await self._start_poll(room_id, card, key + ":start")
 
     async def _send_in_dm(self, message: Outbound, user_id: str, room: RoomInfo) -> Sent:
         """A sensitive private reply: the content in the DM, a pointer in the room."""

@@ -95,6 +95,8 @@ class Context:
     lang: str
     caller: Caller | None = None
     cohort: Cohort | None = None
+    room_cohort: Cohort | None = None
+    """The cohort the event's room is linked to (read with the caller), if any."""
     spec: CommandSpec | None = None
     outgoing: list[Outgoing] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)

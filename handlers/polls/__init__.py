@@ -9,7 +9,13 @@ from handlers.core.errors import UserFacingError
 from handlers.core.events import ActionEvent, Reply, TimerEvent
 from handlers.polls import campaigns, service
 from handlers.polls.commands import commands
-from handlers.polls.logic import is_open, parse_action_value, request_from_action, slot_for
+from handlers.polls.logic import (
+    is_open,
+    parse_action_value,
+    parse_typed_vote,
+    request_from_action,
+    slot_for,
+)
 from handlers.polls.writer import direct_vote
 from storage.models_polls import Poll, PollStatus
 
@@ -23,18 +29,23 @@ async def _poll_of(ctx: Context, event: ActionEvent) -> tuple[Poll, list[str]]:
 
 
 async def on_action(ctx: Context, event: ActionEvent) -> Reply | None:
-    """``poll.vote`` / ``poll.submit`` (when the lean path handed them over),
-    ``poll.open_form`` and ``poll.results``."""
+    """``poll.vote`` / ``poll.submit`` (when the lean path handed them over, or with
+    ``form={"typed": …}``: an answer written as in ``sondage voter``, e.g. a Matrix reply
+    to the poll's message), ``poll.open_form`` and ``poll.results``."""
     poll, parts = await _poll_of(ctx, event)
     if event.action in ("poll.vote", "poll.submit"):
         if not is_open(poll, ctx.now()):
             raise await service.closed_error(ctx, poll)
-        request = request_from_action(poll.kind, parts, event.form)
+        labels = {o.position: o.label for o in poll.options}
+        if isinstance(event.form.get("typed"), str):
+            request = parse_typed_vote(poll, labels, [event.form["typed"]])
+        else:
+            request = request_from_action(poll.kind, parts, event.form)
         slot, value = await service.cast(ctx, poll, request)
         if event.form.get("silent"):
             return None
-        return ctx.reply("polls/voted", poll=poll, value=value, slot=slot,
-                         labels={o.position: o.label for o in poll.options}, private=True)
+        return ctx.reply("polls/voted", poll=poll, value=value, slot=slot, labels=labels,
+                         private=True, sensitive=poll.anonymous)
     if event.action == "poll.results":
         coordinator = ctx.caller is not None and ctx.caller.coordinates_cohort(poll.cohort_id)
         if ctx.caller is None or not ctx.caller.belongs_to(poll.cohort_id):

@@ -223,7 +223,7 @@ async def vote(ctx: Context, args: Args) -> Reply:
     request = parse_typed_vote(poll, labels, [args["reponse"]], args.get("commentaire"))
     slot, value = await service.cast(ctx, poll, request)
     return ctx.reply("polls/voted", poll=poll, value=value, slot=slot,
-                     labels=labels, private=True)
+                     labels=labels, private=True, sensitive=poll.anonymous)
 
 
 @commands.command("commenter", aliases=("comment",), role=Role.MEMBER,

@@ -261,7 +261,7 @@ class VoteWriter:
             if len(self._texts) >= TEXT_CACHE:
                 self._texts.clear()
             self._texts[key] = text
-        return Reply(text, visibility=Visibility.PRIVATE)
+        return Reply(text, visibility=Visibility.PRIVATE, sensitive=vote.poll.anonymous)
 
 
 def _depends_on_current(vote: _Vote) -> bool:
