@@ -42,7 +42,7 @@ async def on_action(ctx: Context, event: ActionEvent) -> Reply | None:
         pv = await service.view(ctx, poll, for_coordinator=coordinator)
         cohort = await service.cohort_of(ctx, poll)
         return ctx.reply("polls/results", poll=poll, pv=pv, tz=cohort.timezone, private=True,
-                         full=True)
+                         full=True, attachments=await service.results_pictures(ctx, poll, pv))
     if event.action == "poll.open_form":
         return await _form(ctx, poll)
     raise UserFacingError("errors/unknown_action")

@@ -21,7 +21,9 @@ from handlers.core.errors import UserFacingError
 from handlers.core.events import Attachment, Reply
 from handlers.core.grammar import fold
 from handlers.core.ids import Platform, RoomRef, UserRef
+from handlers.dashboard.pictures import results_picture, summary
 from handlers.polls import export, service
+from handlers.polls.grids import campaign_progress
 from handlers.polls.logic import (
     CATEGORIES,
     expected_slots,
@@ -439,14 +441,28 @@ async def nudge(ctx: Context, args: Args) -> Reply:
 
 
 async def close_campaign(ctx: Context, campaign: Campaign) -> int:
+    """Close every open poll of the campaign, then post in each room who handed in what,
+    as words and as a delegation × question picture."""
     closed = 0
-    for poll in await campaign_polls(ctx, campaign):
+    polls = await campaign_polls(ctx, campaign)
+    for poll in polls:
         if poll.status is PollStatus.OPEN:
             await service.close(ctx, poll)
             closed += 1
     campaign.status = CampaignStatus.CLOSED
     await ctx.store.jobs.cancel_prefix(f"campaign:{campaign.id}:")
     ctx.changed.add("jobs")
+    rooms = await ctx.store.rooms.of_cohort(campaign.cohort_id)
+    if rooms:
+        cohort = await ctx.store.cohorts.get(campaign.cohort_id)
+        assert cohort is not None
+        texts = ctx.catalog.bind(cohort.language)
+        grid = await campaign_progress(ctx, campaign, polls)
+        picture = results_picture(texts, grid, filename=f"campagne-{campaign.slug}.png")
+        for room in rooms:
+            ctx.send(RoomRef(Platform(room.platform), room.room_id),
+                     Reply(summary(texts, grid), attachments=(picture,)),
+                     key=f"campaign:{campaign.id}:closed:{room.platform}:{room.room_id}")
     return closed
 
 

@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from handlers.core.clock import Clock
-from handlers.core.context import Outgoing, Services
+from handlers.core.commands import Router
+from handlers.core.context import Caller, Context, Outgoing, Services
 from handlers.core.events import Reply
-from handlers.core.ids import RoomRef, UserRef
+from handlers.core.ids import Platform, RoomRef, UserRef
 from handlers.core.settings import Settings
-from handlers.web.core import Access, FormInvalid, Viewer, WebRequest, WebResponse
+from handlers.web.core import Access, FormInvalid, Viewer, WebEvent, WebRequest, WebResponse
 from handlers.web.registry import WebRegistry
 from messages.html import HtmlCatalog
 from messages.texts import Catalog, Texts
@@ -43,7 +44,10 @@ class PageContext:
     viewer: Viewer | None = None
     cohort: Cohort | None = None
     outgoing: list[Outgoing] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)
+    """What changed (``"jobs"``, ``"calendar"`` …), told to runtime parts after commit."""
     cookies: list[Any] = field(default_factory=list)
+    router: Router | None = None
     _now: datetime | None = None
 
     def now(self) -> datetime:
@@ -128,6 +132,31 @@ class PageContext:
         destination = f"@dm:{target.user_id}" if isinstance(target, UserRef) else target.room_id
         self.outgoing.append(Outgoing(key=key, platform=target.platform,
                                       destination=destination, reply=reply))
+
+    def chat(self, *, detached: bool = False) -> Context:
+        """The chat features' :class:`Context` for this request, as the person signed in.
+
+        A form calls the very service or command a chat message would (same checks,
+        same stored objects), in this request's transaction; what it sends goes to the
+        same outbox and what it schedules wakes the scheduler after commit. With
+        ``detached`` the messages and changes are thrown away (a preview run in a
+        savepoint that is rolled back).
+        """
+        viewer = self.viewer
+        assert viewer is not None
+        if viewer.identity is not None:
+            user = UserRef(Platform(viewer.identity.platform), viewer.identity.user_id)
+        else:
+            user = UserRef.parse(viewer.admin_account or "console:operator")
+        caller = Caller(user=user, member=viewer.member, is_admin=viewer.is_admin,
+                        cohorts=viewer.cohorts, coordinates=viewer.coordinates,
+                        platform_name=viewer.display_name)
+        return Context(event=WebEvent(self.request.method, self.request.path),  # type: ignore[arg-type]
+                       store=self.store, clock=self.clock, catalog=self.catalog,
+                       settings=self.settings, router=self.router or Router(),
+                       services=self.services, lang=self.lang, caller=caller,
+                       cohort=self.cohort, outgoing=[] if detached else self.outgoing,
+                       changed=set() if detached else self.changed, _now=self.now())
 
     async def audit(self, action: str, **details: Any) -> None:
         viewer = self.viewer
