@@ -7,10 +7,12 @@ from handlers.core.commands import Router
 from handlers.core.context import Context
 from handlers.core.errors import UserFacingError
 from handlers.core.events import ActionEvent, Reply, TimerEvent
-from handlers.polls import campaigns, service
+from handlers.polls import campaigns, campaigns_web, service
+from handlers.polls import web as poll_web
 from handlers.polls.commands import commands
 from handlers.polls.logic import is_open, parse_action_value, request_from_action, slot_for
 from handlers.polls.writer import direct_vote
+from handlers.web.registry import WebRegistry
 from storage.models_polls import Poll, PollStatus
 
 
@@ -95,6 +97,12 @@ async def on_nudge(ctx: Context, event: TimerEvent) -> None:
     if poll is not None:
         await service.nudge(ctx, poll,
                             round_key=f"g{poll.generation}-{event.payload['offset']}")
+
+
+def register_web(web: WebRegistry) -> None:
+    """The polls' dashboard pages (list, poll, composer) and the campaigns' (table, composer)."""
+    poll_web.register_web(web)
+    campaigns_web.register_web(web)
 
 
 def register(router: Router) -> None:
