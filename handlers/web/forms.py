@@ -60,5 +60,5 @@ def done(page: PageContext) -> dict[str, Any]:
     """
     word = page.request.query.get("fait", "")
     if not _DONE.match(word):
-        return {}
+        return {"what": None, "n": None}
     return {"what": word, "n": number(page.request.query.get("n"))}
