@@ -163,3 +163,32 @@ def test_only_web_addresses_become_links() -> None:
     assert safe_link(" https://visio.example.org/a ") == "https://visio.example.org/a"
     for link in ("javascript:alert(1)", "JAVASCRIPT:x", "data:text/html,x", "ftp://x", None, ""):
         assert safe_link(link) is None
+
+
+async def test_every_page_reads_in_the_members_language(app: App, op: Speaker,
+                                                        browser: Browser) -> None:
+    from tests.support.polls import poll_number
+
+    people = await demo(app, op)
+    await fill_intention(people["bernard"])
+    await op.say('campagne envoyer note-arbitrage echeance="20/03 18h"')
+    n = poll_number(await op.say('sondage creer "Quand ?" type=dispo options="28/04|29/04"'))
+    hugo, html = await signed_in(browser, people["hugo"])
+    barre = await delegation_id(hugo, "Commune de Barre-des-Cévennes")
+    pages = {BASE: "Polls and campaigns under way", f"{BASE}/agenda": "Download the calendar (ICS)",
+             f"{BASE}/sondages": "Open polls", f"{BASE}/sondages/{n}": "Who answered what",
+             f"{BASE}/sondages/nouveau": "Kind of answer",
+             f"{BASE}/campagnes/note-arbitrage": "Coordination actions",
+             f"{BASE}/campagnes/composer": "Compose a campaign",
+             f"{BASE}/campagnes/composer?modele=note_arbitrage": "Start from",
+             f"{BASE}/notes": "Pilot-project notes",
+             f"{BASE}/notes/{barre}/intention": "History (2 versions)"}
+    for path, words in pages.items():
+        response = await hugo.get(path)
+        text = await response.text()
+        assert response.status == 200, (path, text[:500])
+        assert '<html lang="en">' in text and words in text, path
+    preview = await hugo.post(f"{BASE}/sondages/nouveau", data={
+        "csrf": csrf_of(html), "question": "Which day?", "type": "ouinon", "portee": "membre",
+        "repond": "tous", "resultats": "direct", "etape": "apercu"})
+    assert "Poll preview" in await preview.text()
