@@ -201,6 +201,6 @@ def register_web(web: WebRegistry) -> None:
              access=Access.COORDINATOR)(member_form)
     web.page("dashboard.add_member", "/tableau/cohortes/{cohort}/membres/ajouter",
              method="POST", access=Access.COORDINATOR)(add_member_submit)
-    web.section("overview", "people", order=10)(people_section)
+    web.section("overview", "people", order=50)(people_section)
     web.nav("overview", "dashboard.overview", order=0)
     web.nav("accounts", "dashboard.accounts", order=90, access=Access.COORDINATOR)

@@ -55,7 +55,7 @@ def row_name(texts: Texts, scope: PollScope, *, member: str | None, territory: s
     if scope is PollScope.MEMBER:
         return member or territory or "?"
     if scope is PollScope.CATEGORY and category:
-        word = texts.block("polls/export_words", f"cat_{category}") or category
+        word = texts.block("results/grid_labels", f"cat_{category}") or category
         return f"{territory or '?'} — {word}"
     return territory or "?"
 

@@ -98,9 +98,10 @@ class PollSummary:
         return round(100 * self.answered / self.expected) if self.expected else 0
 
 
-async def summaries(page: PageContext, polls: Sequence[Poll], delegations: Sequence[Any]
-                    ) -> list[PollSummary]:
-    answers = await page.store.polls.answers_of_polls([p.id for p in polls])
+async def summaries(page: PageContext, polls: Sequence[Poll], delegations: Sequence[Any],
+                    answers: dict[int, list[Any]] | None = None) -> list[PollSummary]:
+    if answers is None:
+        answers = await page.store.polls.answers_of_polls([p.id for p in polls])
     own = None if page.is_coordinator else [d for d in delegations
                                              if page.viewer and d.id == page.viewer.delegation_id]
     rows = []
@@ -435,17 +436,24 @@ async def overview_section(page: PageContext, cohort: Cohort) -> Markup | None:
     campaigns = [c for c in await page.store.campaigns.of_cohort(cohort.id)
                  if c.status is CampaignStatus.SENT or
                  (page.is_coordinator and c.status is CampaignStatus.DRAFT)]
-    rows = await summaries(page, polls, delegations)
+    answers = await page.store.polls.answers_of_polls([p.id for p in polls])
+    rows = await summaries(page, polls, delegations, answers)
     loose = [r for r in rows if r.poll.campaign_id is None]
     by_campaign: dict[int, list[PollSummary]] = {}
     for row in rows:
         if row.poll.campaign_id is not None:
             by_campaign.setdefault(row.poll.campaign_id, []).append(row)
-    campaign_rows = [{"campaign": c, "polls": by_campaign.get(c.id, []),
-                      "answered": sum(r.answered for r in by_campaign.get(c.id, [])),
-                      "expected": sum(r.expected for r in by_campaign.get(c.id, [])),
-                      "owed": sum(r.mine_missing for r in by_campaign.get(c.id, []))}
-                     for c in campaigns]
+    campaign_rows = []
+    for campaign in campaigns:
+        mine = by_campaign.get(campaign.id, [])
+        done = {p.poll.id: {a.scope_key for a in answers[p.poll.id]} for p in mine}
+        complete = sum(1 for d in delegations if all(
+            e.key in done[r.poll.id] for r in mine for e in expected_slots(r.poll, [d])))
+        campaign_rows.append({"campaign": campaign, "polls": mine,
+                              "answered": sum(r.answered for r in mine),
+                              "expected": sum(r.expected for r in mine),
+                              "owed": sum(r.mine_missing for r in mine),
+                              "complete": complete, "delegations": len(delegations)})
     return page.fragment("sections/polls", rows=loose, campaigns=campaign_rows)
 
 

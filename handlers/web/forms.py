@@ -44,13 +44,18 @@ def chat_text(page: PageContext, error: UserFacingError) -> str:
 
 
 def field_error(page: PageContext, error: UserFacingError, fields: Mapping[str, str],
-                default: str = "_form") -> tuple[str, dict[str, str]]:
+                default: str = "_form") -> tuple[str, dict[str, Any]]:
     """(field, error) for a refusal of a chat command run from a form.
 
     ``fields`` maps a chat template (``polls/bad_max``) to the form field it is about;
-    a refusal of another kind is shown at the top of the form (``_form``).
+    a refusal of another kind is shown at the top of the form (``_form``). The error
+    carries the chat's sentence (``text``), and its template and context so that a form
+    may say it in its own terms where the chat's mention chat syntax
+    (``forms/_chat_errors.html.j2``).
     """
-    return fields.get(error.template, default), {"key": "chat", "text": chat_text(page, error)}
+    return fields.get(error.template, default), {
+        "key": "chat", "text": chat_text(page, error), "template": error.template,
+        "context": error.context}
 
 
 def done(page: PageContext) -> dict[str, Any]:

@@ -483,7 +483,8 @@ async def test_a_feature_adds_an_overview_section_and_its_own_pages(tmp_path, cl
         people = await demo(feature_app, op)
         async with TestClient(TestServer(feature_app.web.app)) as client:
             html = await (await follow(client, await ask_link(people["camille"]))).text()
-            assert html.index("Délégations et membres") < html.index("Cohorte Occitanie sondages")
+            assert html.index("Cohorte Occitanie sondages") < html.index("brouillons") < \
+                html.index("Délégations et membres")
             assert "brouillons" in html
             closed = await client.post("/tableau/cohortes/occitanie/sondages/7/fermer",
                                        data={"csrf": csrf_of(html)})

@@ -189,7 +189,7 @@ async def test_the_composer_marks_mistakes_and_keeps_nothing(app: App, op: Speak
         ({"q1_titre": "Deux", "q1_id": "a1", "q0_id": "a1"}, "q1_id", "propre identifiant"),
         ({"echeance": "2020-01-01T10:00"}, "echeance", "passée"),
         ({"q0_titre": "", "q0_options": ""}, "q0_titre", "au moins une question"),
-        ({"slug": "note-arbitrage", "etape": "envoyer"}, "slug", "déjà chargée"),
+        ({"slug": "note-arbitrage", "etape": "envoyer"}, "slug", "porte déjà l’identifiant"),
     ]
     for fields, field, message in cases:
         response = await client.post(f"{BASE}/campagnes/composer", data={**base, **fields})

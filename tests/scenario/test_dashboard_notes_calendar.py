@@ -140,9 +140,10 @@ async def test_the_overview_shows_events_polls_and_notes_at_a_glance(
     await op.say('sondage creer "Venez-vous ?"')
     coordinator, _ = await signed_in(browser, people["camille"])
     html = await (await coordinator.get(BASE)).text()
-    order = [html.index(title) for title in ("Délégations et membres", "Prochains rendez-vous",
+    order = [html.index(title) for title in ("Prochains rendez-vous",
                                              "Sondages et campagnes en cours",
-                                             "Notes des projets pilotes")]
+                                             "Notes des projets pilotes",
+                                             "Délégations et membres")]
     assert order == sorted(order)
     assert "n°1 — Venez-vous ?" in html and "0&nbsp;/&nbsp;32" in html
     assert "brouillon" in html
