@@ -433,7 +433,7 @@ async def compose(page: PageContext) -> WebResponse:
             definition = definition_from(data, page.cohort.language, page.tz)
         except CampaignFileError:
             raise WebError(404, "not_found") from None
-        definition = rebase(definition, page.now(), page.cohort.language)
+        definition = rebase(definition, page.now(), page.cohort.language, page.tz)
         values = values_from(definition, page.lang, page.tz,
                              slug=await free_slug(page, definition["id"]))
     return await _composer(page, values, {})
