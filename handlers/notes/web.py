@@ -43,7 +43,7 @@ async def completion_table(page: PageContext, cohort: Cohort
                            ) -> tuple[list[Column], list[dict[str, Any]]]:
     """Completion of each note of each delegation the viewer may see."""
     items = questionnaires(page)
-    delegations = page.visible(await page.store.delegations.of_cohort(cohort.id))
+    delegations = page.visible((await page.people()).delegations)
     notes = await page.store.notes.of_cohort(cohort.id)
     answered = await page.store.notes.answered_questions([n.id for n in notes])
     by_key = {(n.delegation_id, n.questionnaire): n for n in notes}

@@ -101,7 +101,7 @@ async def table_data(page: PageContext, campaign: Campaign) -> dict[str, Any]:
     """Delegation × question for the delegations this viewer may see."""
     assert page.cohort is not None
     polls = list(await page.store.polls.of_cohort(page.cohort.id, campaign_id=campaign.id))
-    delegations = await page.store.delegations.of_cohort(page.cohort.id)
+    delegations = (await page.people()).delegations
     answers = await page.store.polls.answers_of_polls([p.id for p in polls])
     names = {m.id: m.display_name for d in delegations for m in d.members}
     rows = []
@@ -196,7 +196,7 @@ async def export_campaign(page: PageContext) -> WebResponse:
         assert page.cohort is not None
         polls = list(await page.store.polls.of_cohort(page.cohort.id, campaign_id=campaign.id))
         answers = await page.store.polls.answers_of_polls([p.id for p in polls])
-        delegations = await page.store.delegations.of_cohort(page.cohort.id)
+        delegations = (await page.people()).delegations
         grid = campaign_grid(campaign.title, polls,
                              {pid: {a.scope_key for a in rows} for pid, rows in answers.items()},
                              page.visible(delegations))

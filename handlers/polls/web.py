@@ -118,7 +118,7 @@ async def summaries(page: PageContext, polls: Sequence[Poll], delegations: Seque
 async def list_polls(page: PageContext) -> WebResponse:
     """Open and closed polls, and the campaigns they belong to."""
     assert page.cohort is not None
-    delegations = await page.store.delegations.of_cohort(page.cohort.id)
+    delegations = (await page.people()).delegations
     polls = [p for p in await page.store.polls.of_cohort(page.cohort.id)
              if p.campaign_id is None]
     rows = await summaries(page, polls, delegations)
@@ -148,7 +148,7 @@ async def poll_data(page: PageContext, poll: Poll) -> PollPageData:
     """What the poll page shows this viewer (see the module docstring)."""
     assert page.cohort is not None
     ctx = page.chat()
-    delegations = await page.store.delegations.of_cohort(poll.cohort_id)
+    delegations = (await page.people()).delegations
     pv = await service.view(ctx, poll, delegations=delegations,
                             for_coordinator=page.is_coordinator)
     territory = own_territory(page, delegations)
@@ -304,7 +304,7 @@ async def args_of(page: PageContext, values: dict[str, Any]
     lines = [line for line in lines if line]
     if any("|" in line for line in lines):
         errors["options"] = {"key": "pipe"}
-    delegations = await page.store.delegations.of_cohort(page.cohort.id)
+    delegations = (await page.people()).delegations
     by_id = {str(d.id): d.territory for d in delegations}
     chosen = [by_id.get(v) for v in values["delegations"]]
     if any(name is None for name in chosen):
@@ -358,7 +358,7 @@ async def new_poll(page: PageContext) -> WebResponse:
 async def _form(page: PageContext, values: dict[str, Any], errors: dict[str, dict[str, str]],
                 *, status: int = 200) -> WebResponse:
     assert page.cohort is not None
-    delegations = await page.store.delegations.of_cohort(page.cohort.id)
+    delegations = (await page.people()).delegations
     return page.render("polls/form", status=status, values=values, errors=errors,
                        kinds=[k for k, _ in KINDS], scopes=SCOPES, answered_by=ANSWERED_BY,
                        categories=CATEGORIES, delegations=delegations, nudges=NUDGES)
@@ -414,7 +414,7 @@ async def _form_context(page: PageContext, values: dict[str, Any]) -> dict[str, 
     assert page.cohort is not None
     return {"values": values, "kinds": [k for k, _ in KINDS], "scopes": SCOPES,
             "answered_by": ANSWERED_BY, "categories": CATEGORIES, "nudges": NUDGES,
-            "delegations": await page.store.delegations.of_cohort(page.cohort.id)}
+            "delegations": (await page.people()).delegations}
 
 
 async def _just_created(page: PageContext) -> Poll:
@@ -430,7 +430,7 @@ async def _just_created(page: PageContext) -> Poll:
 
 async def overview_section(page: PageContext, cohort: Cohort) -> Markup | None:
     """Open polls and campaigns at a glance: answers in, and what my delegation owes."""
-    delegations = await page.store.delegations.of_cohort(cohort.id)
+    delegations = (await page.people()).delegations
     polls = [p for p in await page.store.polls.of_cohort(cohort.id, open_only=True)
              if is_open(p, page.now())]
     campaigns = [c for c in await page.store.campaigns.of_cohort(cohort.id)

@@ -22,10 +22,11 @@ from messages.html import HtmlCatalog
 from messages.texts import Catalog, Texts
 
 if TYPE_CHECKING:
-    from storage.models import Cohort, Delegation
+    from storage.models import Cohort
+    from storage.repos.dashboard import CohortPeople
     from storage.uow import Store
 
-D = TypeVar("D", bound="Delegation")
+D = TypeVar("D")
 
 
 @dataclass(slots=True)
@@ -49,6 +50,7 @@ class PageContext:
     cookies: list[Any] = field(default_factory=list)
     router: Router | None = None
     _now: datetime | None = None
+    _people: Any = None
 
     def now(self) -> datetime:
         """The instant this request is handled (constant within one request)."""
@@ -122,10 +124,23 @@ class PageContext:
                 shown.append(html)
         return shown
 
+    async def people(self) -> CohortPeople:
+        """The cohort's delegations, members and coordinators as plain rows, read once per
+        request (every overview section and table of a page shares them).
+
+        Delegations and members are the shapes the poll rules read (``expected_slots``,
+        grids, views), so pages need not load the ORM graph a chat event uses.
+        """
+        assert self.cohort is not None
+        if self._people is None:
+            self._people = await self.store.dashboard.people(self.cohort.id)
+        return self._people
+
     def visible(self, delegations: Sequence[D]) -> list[D]:
         """The delegations this viewer may see: all for coordinators, else their own."""
         assert self.viewer is not None and self.cohort is not None
-        return [d for d in delegations if self.viewer.sees_delegation(self.cohort.id, d.id)]
+        return [d for d in delegations
+                if self.viewer.sees_delegation(self.cohort.id, d.id)]  # type: ignore[attr-defined]
 
     def send(self, target: RoomRef | UserRef, reply: Reply, *, key: str) -> None:
         """Queue a chat message in this request's transaction (same outbox as handlers)."""

@@ -48,6 +48,13 @@ class PersonView:
     category: Category | None
     is_referent: bool
     platforms: list[str]
+    delegation_id: int | None = None
+    language: str | None = None
+
+    @property
+    def erased_at(self) -> None:
+        """Erased members are never read here (the rules that skip them may ask)."""
+        return None
 
 
 @dataclass(slots=True)
@@ -137,7 +144,8 @@ class DashboardRepo:
         """
         member_rows = (await self.session.execute(
             select(Delegation.id, Delegation.territory, Member.id, Member.display_name,
-                   Member.category, Member.is_referent, PlatformIdentity.platform)
+                   Member.category, Member.is_referent, PlatformIdentity.platform,
+                   Member.language)
             .select_from(Delegation)
             .outerjoin(Member, and_(Member.delegation_id == Delegation.id,
                                     Member.erased_at.is_(None)))
@@ -154,13 +162,14 @@ class DashboardRepo:
             .order_by(Member.display_name, Member.id, PlatformIdentity.platform))).all()
         delegations: dict[int, DelegationView] = {}
         people: dict[int, PersonView] = {}
-        for d_id, territory, m_id, name, category, referent, platform in member_rows:
+        for d_id, territory, m_id, name, category, referent, platform, lang in member_rows:
             view = delegations.setdefault(d_id, DelegationView(d_id, territory, []))
             if m_id is None:
                 continue
             person = people.get(m_id)
             if person is None:
-                person = people[m_id] = PersonView(m_id, name, category, bool(referent), [])
+                person = people[m_id] = PersonView(m_id, name, category, bool(referent), [],
+                                                   d_id, lang)
                 view.members.append(person)
             if platform is not None:
                 person.platforms.append(platform)
