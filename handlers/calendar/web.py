@@ -39,9 +39,11 @@ class Month:
 
 async def occurrences(page: PageContext, cohort: Cohort, days: int, limit: int | None = None
                       ) -> list[EventView]:
-    """The occurrences still to come (or under way) in the next ``days`` days, in order."""
+    """The occurrences still to come (or under way) in the next ``days`` days, in order.
+
+    (Reminder offsets are not shown here, so the cohort's reminder settings are not read.)
+    """
     now = page.now()
-    settings = await page.store.calendar.settings(cohort.id)
     found = []
     for event in await page.store.calendar.events(cohort.id, (EventStatus.ACTIVE,
                                                               EventStatus.PAUSED)):
@@ -51,8 +53,8 @@ async def occurrences(page: PageContext, cohort: Cohort, days: int, limit: int |
                 found.append((occurrence, event))
     found.sort(key=lambda pair: (pair[0].start, pair[1].id))
     shown = found[:limit] if limit is not None else found
-    return [view(e, page.lang, occurrence=o, settings=settings,
-                 target_name=await target_name(page.store, e)) for o, e in shown]
+    return [view(e, page.lang, occurrence=o, target_name=await target_name(page.store, e))
+            for o, e in shown]
 
 
 def safe_link(link: str | None) -> str | None:

@@ -44,16 +44,13 @@ async def completion_table(page: PageContext, cohort: Cohort
     """Completion of each note of each delegation the viewer may see."""
     items = questionnaires(page)
     delegations = page.visible((await page.people()).delegations)
-    notes = await page.store.notes.of_cohort(cohort.id)
-    answered = await page.store.notes.answered_questions([n.id for n in notes])
-    by_key = {(n.delegation_id, n.questionnaire): n for n in notes}
+    answered = await page.store.dashboard.notes_answered(cohort.id)
     rows = []
     for delegation in delegations:
         cells = []
         for questionnaire in items:
-            note = by_key.get((delegation.id, questionnaire.id))
-            cells.append({"id": questionnaire.id, "note": note, "completion": completion(
-                questionnaire, answered.get(note.id, set()) if note else set())})
+            cells.append({"id": questionnaire.id, "completion": completion(
+                questionnaire, answered.get((delegation.id, questionnaire.id), set()))})
         rows.append({"delegation": delegation, "cells": cells})
     columns = [Column(q.id, text(q.title, page.lang),
                       sum(1 for r in rows for c in r["cells"]

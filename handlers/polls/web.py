@@ -98,30 +98,46 @@ class PollSummary:
         return round(100 * self.answered / self.expected) if self.expected else 0
 
 
-async def summaries(page: PageContext, polls: Sequence[Poll], delegations: Sequence[Any],
-                    answers: dict[int, list[Any]] | None = None) -> list[PollSummary]:
-    if answers is None:
-        answers = await page.store.polls.answers_of_polls([p.id for p in polls])
-    own = None if page.is_coordinator else [d for d in delegations
-                                             if page.viewer and d.id == page.viewer.delegation_id]
-    rows = []
+@dataclass(slots=True)
+class Progress:
+    """Answers in per poll and per delegation (the lists, the overview, campaigns)."""
+
+    rows: list[PollSummary]
+    complete: dict[int, set[int]]
+    """Per poll, the delegations with every expected answer in."""
+
+
+async def summaries(page: PageContext, polls: Sequence[Poll], delegations: Sequence[Any]
+                    ) -> Progress:
+    """Answers in and expected for each poll (reading only which scope keys answered),
+    and what the viewer's own delegation still owes when they are not a coordinator."""
+    keys = await page.store.dashboard.answered_keys([p.id for p in polls])
+    own = None if page.is_coordinator else (page.viewer.delegation_id if page.viewer
+                                            else None)
+    rows, complete = [], {}
     for poll in polls:
-        keys = {a.scope_key for a in answers[poll.id]}
-        expected = expected_slots(poll, delegations)
-        mine = [e for e in expected_slots(poll, own)] if own is not None else []
-        rows.append(PollSummary(poll, is_open(poll, page.now()),
-                                sum(1 for e in expected if e.key in keys), len(expected),
-                                sum(1 for e in mine if e.key not in keys)))
-    return rows
+        answered, expected, owed = 0, 0, 0
+        done: set[int] = set()
+        for delegation in delegations:
+            slots = [e.key for e in expected_slots(poll, [delegation])]
+            got = sum(1 for k in slots if k in keys[poll.id])
+            answered, expected = answered + got, expected + len(slots)
+            if got == len(slots):
+                done.add(delegation.id)
+            if own is not None and delegation.id == own:
+                owed = len(slots) - got
+        rows.append(PollSummary(poll, is_open(poll, page.now()), answered, expected, owed))
+        complete[poll.id] = done
+    return Progress(rows, complete)
 
 
 async def list_polls(page: PageContext) -> WebResponse:
     """Open and closed polls, and the campaigns they belong to."""
     assert page.cohort is not None
     delegations = (await page.people()).delegations
-    polls = [p for p in await page.store.polls.of_cohort(page.cohort.id)
+    polls = [p for p in await page.store.dashboard.polls(page.cohort.id)
              if p.campaign_id is None]
-    rows = await summaries(page, polls, delegations)
+    rows = (await summaries(page, polls, delegations)).rows
     campaigns = [c for c in await page.store.campaigns.of_cohort(page.cohort.id)
                  if page.is_coordinator or c.status is not CampaignStatus.DRAFT]
     return page.render("polls/list", open_rows=[r for r in rows if r.open],
@@ -166,7 +182,8 @@ async def poll_data(page: PageContext, poll: Poll) -> PollPageData:
     if poll.kind is PollKind.AVAILABILITY and pv.show_results:
         own_id = None if territory is None else (page.viewer.delegation_id if page.viewer
                                                  else None)
-        visible: Callable[[int | None], bool] | None = None if territory is None else (
+        visible: Callable[[int | None], bool] | None = None if territory is None or \
+            poll.anonymous else (
             lambda d: d is not None and d == own_id)
         data.grid = availability_grid(poll, await page.store.polls.answers(poll.id),
                                       delegations, page.texts, page.tz, visible=visible)
@@ -431,24 +448,22 @@ async def _just_created(page: PageContext) -> Poll:
 async def overview_section(page: PageContext, cohort: Cohort) -> Markup | None:
     """Open polls and campaigns at a glance: answers in, and what my delegation owes."""
     delegations = (await page.people()).delegations
-    polls = [p for p in await page.store.polls.of_cohort(cohort.id, open_only=True)
+    polls = [p for p in await page.store.dashboard.polls(cohort.id, open_only=True)
              if is_open(p, page.now())]
     campaigns = [c for c in await page.store.campaigns.of_cohort(cohort.id)
                  if c.status is CampaignStatus.SENT or
                  (page.is_coordinator and c.status is CampaignStatus.DRAFT)]
-    answers = await page.store.polls.answers_of_polls([p.id for p in polls])
-    rows = await summaries(page, polls, delegations, answers)
-    loose = [r for r in rows if r.poll.campaign_id is None]
+    progress = await summaries(page, polls, delegations)
+    loose = [r for r in progress.rows if r.poll.campaign_id is None]
     by_campaign: dict[int, list[PollSummary]] = {}
-    for row in rows:
+    for row in progress.rows:
         if row.poll.campaign_id is not None:
             by_campaign.setdefault(row.poll.campaign_id, []).append(row)
     campaign_rows = []
     for campaign in campaigns:
         mine = by_campaign.get(campaign.id, [])
-        done = {p.poll.id: {a.scope_key for a in answers[p.poll.id]} for p in mine}
-        complete = sum(1 for d in delegations if all(
-            e.key in done[r.poll.id] for r in mine for e in expected_slots(r.poll, [d])))
+        complete = sum(1 for d in delegations
+                       if all(d.id in progress.complete[r.poll.id] for r in mine))
         campaign_rows.append({"campaign": campaign, "polls": mine,
                               "answered": sum(r.answered for r in mine),
                               "expected": sum(r.expected for r in mine),

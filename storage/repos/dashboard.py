@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,6 +13,8 @@ from sqlalchemy.orm import joinedload
 
 from storage.models import Category, CoordinatorRole, Delegation, Member, PlatformIdentity
 from storage.models_dashboard import DashboardLink, DashboardSession
+from storage.models_notes import NoteAnswer, PilotNote
+from storage.models_polls import Poll, PollAnswer, PollStatus
 
 
 def hash_secret(secret: str) -> str:
@@ -180,3 +183,36 @@ class DashboardRepo:
             if platform is not None:
                 person.platforms.append(platform)
         return CohortPeople(list(delegations.values()), list(coordinators.values()))
+
+    async def polls(self, cohort_id: int, *, open_only: bool = False) -> Sequence[Poll]:
+        """The cohort's polls without their options (lists and the overview count answers,
+        they do not show options)."""
+        query = select(Poll).where(Poll.cohort_id == cohort_id)
+        if open_only:
+            query = query.where(Poll.status == PollStatus.OPEN)
+        return (await self.session.scalars(query.order_by(Poll.id))).all()
+
+    async def answered_keys(self, poll_ids: Sequence[int]) -> dict[int, set[str]]:
+        """For each poll, the scope keys that have an answer (no answer values read)."""
+        found: dict[int, set[str]] = {pid: set() for pid in poll_ids}
+        if not poll_ids:
+            return found
+        rows = await self.session.execute(select(PollAnswer.poll_id, PollAnswer.scope_key)
+                                          .where(PollAnswer.poll_id.in_(list(poll_ids))))
+        for poll_id, key in rows:
+            found[poll_id].add(key)
+        return found
+
+    async def notes_answered(self, cohort_id: int) -> dict[tuple[int, str], set[str]]:
+        """Per (delegation, questionnaire), the questions answered: note completion in one
+        query."""
+        rows = await self.session.execute(
+            select(PilotNote.delegation_id, PilotNote.questionnaire, NoteAnswer.question_id)
+            .outerjoin(NoteAnswer, NoteAnswer.note_id == PilotNote.id)
+            .where(PilotNote.cohort_id == cohort_id))
+        found: dict[tuple[int, str], set[str]] = {}
+        for delegation_id, questionnaire, question_id in rows:
+            answered = found.setdefault((delegation_id, questionnaire), set())
+            if question_id is not None:
+                answered.add(question_id)
+        return found

@@ -250,3 +250,24 @@ async def test_members_cannot_compose_send_or_see_drafts(app: App, op: Speaker,
     assert await count(app, Campaign) == 1 and await count(app, Poll) == 0
     listing = await (await client.get(f"{BASE}/sondages")).text()
     assert "note-arbitrage" not in listing
+
+
+async def test_another_cohorts_campaign_and_delegation_are_not_found(
+        app: App, op: Speaker, browser: Browser) -> None:
+    from storage.models import Delegation
+
+    people = await demo(app, op)
+    await op.say('cohorte creer "Cohorte Bretagne" slug=bretagne')
+    await op.say("delegation ajouter Brest cohorte=bretagne")
+    await op.say("campagne charger note_arbitrage cohorte=bretagne")
+    async with app.db.session() as session:
+        brest = await session.scalar(select(Delegation.id).where(Delegation.territory == "Brest"))
+    client, html = await signed_in(browser, people["camille"])
+    assert (await client.get("/tableau/cohortes/bretagne/campagnes/note-arbitrage")).status \
+        == 404
+    assert (await client.get(f"{BASE}/notes/{brest}/intention")).status == 404
+    refused = await client.post(f"{BASE}/notes/exporter", data={
+        "csrf": csrf_of(html), "note": "intention", "delegation": str(brest), "format": "md"})
+    assert refused.status == 404
+    for slug in ("inconnue", "Pas-Un-Slug!", "x" * 80):
+        assert (await client.get(f"{BASE}/campagnes/{slug}")).status == 404, slug

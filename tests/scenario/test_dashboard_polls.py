@@ -301,3 +301,16 @@ async def test_poll_exports_download_the_chat_files_and_the_picture(
     junk = await client.post(f"{BASE}/sondages/{n}/exporter", data={"csrf": token,
                                                                     "format": "exe"})
     assert junk.status == 404
+
+
+async def test_an_anonymous_date_poll_names_nobody(app: App, op: Speaker,
+                                                   browser: Browser) -> None:
+    people = await demo(app, op)
+    n = poll_number(await op.say(
+        'sondage creer "Quand ?" type=dispo options="28/04|29/04" anonyme=oui'))
+    await people["bernard"].say(f"sondage voter {n} oui non")
+    for who in ("camille", "karim"):
+        client, _ = await signed_in(browser, people[who])
+        html = await (await client.get(f"{BASE}/sondages/{n}")).text()
+        assert dict(grid_rows(html)) == {"Réponse 1": ["yes", "no"]}, who
+        assert "Bernard Roux" not in html and "Ont répondu" not in html
