@@ -138,7 +138,7 @@ async def list_polls(page: PageContext) -> WebResponse:
     polls = [p for p in await page.store.dashboard.polls(page.cohort.id)
              if p.campaign_id is None]
     rows = (await summaries(page, polls, delegations)).rows
-    campaigns = [c for c in await page.store.campaigns.of_cohort(page.cohort.id)
+    campaigns = [c for c in await page.store.dashboard.campaigns(page.cohort.id)
                  if page.is_coordinator or c.status is not CampaignStatus.DRAFT]
     return page.render("polls/list", open_rows=[r for r in rows if r.open],
                        closed_rows=[r for r in rows if not r.open], campaigns=campaigns,
@@ -374,11 +374,8 @@ async def new_poll(page: PageContext) -> WebResponse:
 
 async def _form(page: PageContext, values: dict[str, Any], errors: dict[str, dict[str, str]],
                 *, status: int = 200) -> WebResponse:
-    assert page.cohort is not None
-    delegations = (await page.people()).delegations
-    return page.render("polls/form", status=status, values=values, errors=errors,
-                       kinds=[k for k, _ in KINDS], scopes=SCOPES, answered_by=ANSWERED_BY,
-                       categories=CATEGORIES, delegations=delegations, nudges=NUDGES)
+    return page.render("polls/form", status=status, errors=errors,
+                       **await _form_context(page, values))
 
 
 class _Rollback(Exception):
@@ -450,7 +447,7 @@ async def overview_section(page: PageContext, cohort: Cohort) -> Markup | None:
     delegations = (await page.people()).delegations
     polls = [p for p in await page.store.dashboard.polls(cohort.id, open_only=True)
              if is_open(p, page.now())]
-    campaigns = [c for c in await page.store.campaigns.of_cohort(cohort.id)
+    campaigns = [c for c in await page.store.dashboard.campaigns(cohort.id)
                  if c.status is CampaignStatus.SENT or
                  (page.is_coordinator and c.status is CampaignStatus.DRAFT)]
     progress = await summaries(page, polls, delegations)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 from storage.models import Category, CoordinatorRole, Delegation, Member, PlatformIdentity
 from storage.models_dashboard import DashboardLink, DashboardSession
 from storage.models_notes import NoteAnswer, PilotNote
-from storage.models_polls import Poll, PollAnswer, PollStatus
+from storage.models_polls import Campaign, CampaignStatus, Poll, PollAnswer, PollStatus
 
 
 def hash_secret(secret: str) -> str:
@@ -65,6 +65,17 @@ class DelegationView:
     id: int
     territory: str
     members: list[PersonView]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRow:
+    """A campaign as lists show it (its definition, the questions, is not read)."""
+
+    id: int
+    slug: str
+    title: str
+    status: CampaignStatus
+    deadline: datetime | None
 
 
 @dataclass(slots=True)
@@ -216,3 +227,11 @@ class DashboardRepo:
             if question_id is not None:
                 answered.add(question_id)
         return found
+
+    async def campaigns(self, cohort_id: int) -> list[CampaignRow]:
+        """The cohort's campaigns without their definitions, in creation order."""
+        rows = await self.session.execute(
+            select(Campaign.id, Campaign.slug, Campaign.title, Campaign.status,
+                   Campaign.deadline).where(Campaign.cohort_id == cohort_id)
+            .order_by(Campaign.id))
+        return [CampaignRow(*row) for row in rows]
