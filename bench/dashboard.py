@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import resource
 import sys
@@ -74,6 +75,7 @@ CAMPAIGN = (  # question key, kind, scope, answered by, options
     ("a8", PollKind.SINGLE, PollScope.DELEGATION, AnsweredBy.REFERENT, 3),
 )
 AVAILABILITY = ("yes", "maybe", "no")
+CPU_SAMPLES: list[float] = []
 
 
 def peak_rss_mib() -> float:
@@ -197,13 +199,15 @@ async def timed_requests(client: ClientSession, urls: list[str], concurrency: in
     async def worker() -> None:
         while not queue.empty():
             url = queue.get_nowait()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             async with client.get(url) as response:
                 body = await response.read()
             latencies.append((time.perf_counter() - started) * 1000)
+            CPU_SAMPLES.append((time.process_time() - cpu_started) * 1000)
             assert response.status == 200 and expect.encode() in body, (url, response.status)
             sizes.append(len(body))
 
+    CPU_SAMPLES.clear()
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     cpu_ms = round((time.process_time() - cpu) * 1000 / len(urls), 3)
@@ -222,17 +226,30 @@ async def timed_posts(client: ClientSession, urls: list[str], data: dict[str, st
     async def worker() -> None:
         while not queue.empty():
             url = queue.get_nowait()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             async with client.post(url, data=data) as response:
                 body = await response.read()
             latencies.append((time.perf_counter() - started) * 1000)
+            CPU_SAMPLES.append((time.process_time() - cpu_started) * 1000)
             assert response.status == 200 and body[:4] == b"\x89PNG", (url, response.status)
             sizes.append(len(body))
 
+    CPU_SAMPLES.clear()
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     cpu_ms = round((time.process_time() - cpu) * 1000 / len(urls), 3)
     return latencies, time.perf_counter() - started, max(sizes), cpu_ms
+
+
+def cpu_percentiles() -> dict[str, float]:
+    """CPU time per request (server and client, this process): p50/p99 at concurrency 1.
+
+    What a page costs, whatever the neighbours on a shared machine do to wall time.
+    """
+    from bench._common import percentile
+
+    return {"cpu_p50": round(percentile(CPU_SAMPLES, 50), 2),
+            "cpu_p99": round(percentile(CPU_SAMPLES, 99), 2)}
 
 
 def availability_grid() -> Grid:
@@ -247,11 +264,13 @@ def availability_grid() -> Grid:
 
 def timed(fn, count: int) -> tuple[list[float], float, float]:  # type: ignore[no-untyped-def]
     latencies = []
+    CPU_SAMPLES.clear()
     started, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         latencies.append((time.perf_counter() - t) * 1000)
+        CPU_SAMPLES.append((time.process_time() - c) * 1000)
     return (latencies, time.perf_counter() - started,
             round((time.process_time() - cpu) * 1000 / count, 3))
 
@@ -282,12 +301,12 @@ async def bench_backend(name: str, url: str, data_dir: Path, requests: int, conc
                 client, [f"{base}/bench/static"] * requests, concurrency, "Cohorte n°")
             rows.append({"backend": name, "item": "baseline: bare aiohttp, static page",
                          "bytes": size, **summary(latencies, seconds), "cpu_ms": cpu,
-                         "rss_mib": rss_mib()})
+                         **cpu_percentiles(), "rss_mib": rss_mib()})
             latencies, seconds, size, cpu = await timed_requests(client, overview_urls,
                                                                  concurrency, "Cohorte n°")
             rows.append({"backend": name, "item": "overview page (HTTP, signed in)",
                          "bytes": size, **summary(latencies, seconds), "cpu_ms": cpu,
-                         "rss_mib": rss_mib()})
+                         **cpu_percentiles(), "rss_mib": rss_mib()})
             cohorts = [f"{base}/tableau/cohortes/cohorte-{i % COHORTS:03d}"
                        for i in range(requests)]
             ids = await poll_ids(app)
@@ -303,7 +322,8 @@ async def bench_backend(name: str, url: str, data_dir: Path, requests: int, conc
                 latencies, seconds, size, cpu = await timed_requests(client, urls, concurrency,
                                                                      expect)
                 rows.append({"backend": name, "item": item, "bytes": size,
-                             **summary(latencies, seconds), "cpu_ms": cpu, "rss_mib": rss_mib()})
+                             **summary(latencies, seconds), "cpu_ms": cpu, **cpu_percentiles(),
+                             "rss_mib": rss_mib()})
             home = await (await client.get(cohorts[0])).text()
             csrf = re.search(r'name="csrf" value="([^"]+)"', home)
             assert csrf is not None
@@ -319,7 +339,8 @@ async def bench_backend(name: str, url: str, data_dir: Path, requests: int, conc
                 latencies, seconds, size, cpu = await timed_posts(client, urls[:count], form,
                                                                   concurrency)
                 rows.append({"backend": name, "item": item, "bytes": size,
-                             **summary(latencies, seconds), "cpu_ms": cpu, "rss_mib": rss_mib()})
+                             **summary(latencies, seconds), "cpu_ms": cpu, **cpu_percentiles(),
+                             "rss_mib": rss_mib()})
         finally:
             await client.close()
             await server.close()
@@ -349,12 +370,13 @@ def bench_renderers(count: int) -> list[dict[str, object]]:
                                     count)
     rows.append({"backend": "-", "item": "10 × 8 grid, HTML fragment",
                  "bytes": len(html.render("fr", "fragments/grid", grid=grid).encode()),
-                 **summary(latencies, seconds), "cpu_ms": cpu, "rss_mib": rss_mib()})
+                 **summary(latencies, seconds), "cpu_ms": cpu, **cpu_percentiles(),
+                 "rss_mib": rss_mib()})
     latencies, seconds, cpu = timed(lambda: results_reply(texts, grid), count // 4)
     size = len(results_reply(texts, grid).attachments[0].content)
     rows.append({"backend": "-", "item": "10 × 8 grid, PNG + summary",
                  "bytes": size, **summary(latencies, seconds), "cpu_ms": cpu,
-                 "rss_mib": rss_mib()})
+                 **cpu_percentiles(), "rss_mib": rss_mib()})
     return rows
 
 
@@ -379,7 +401,8 @@ async def main() -> None:
             await pg.stop()
     peak_added = round(peak_rss_mib() - peak_start, 1)
     print(table(rows, ["backend", "item", "bytes", "count", "p50_ms", "p99_ms", "per_second",
-                       "cpu_ms", "rss_mib"]))
+                       "cpu_ms", "cpu_p50", "cpu_p99", "rss_mib"]))
+    print(f"load average at the end: {os.getloadavg()}")
     print(f"\nRSS at start {rss_start} MiB; peak RSS added by the run {peak_added} MiB")
     path = write(f"dashboard-c{args.concurrency}", {
         "requests": args.requests, "concurrency": args.concurrency, "cohorts": COHORTS,
