@@ -24,6 +24,9 @@ FEATURES: tuple[ModuleType, ...] = (
 
 WEB_FEATURES: tuple[ModuleType, ...] = (
     dashboard,    # sign-in, my cohorts, overview (people), delegation, accounts
+    calendar,     # the cohort calendar, next events, ICS download
+    polls,        # polls (live counts, availability grid, composer), campaign tables
+    notes,        # note completion, each note's answers and history, livret downloads
 )
 """Features with dashboard pages: each has ``register_web(web)``."""
 

@@ -20,6 +20,11 @@
   reply is posted in the same room, mentioning the person (pill + ``m.mentions``);
   a *sensitive* one (personal data, a code) goes to the person's DM, with a short
   pointer in the room.
+- **Files.** A reply's attachments are uploaded to the media repository (encrypted
+  in an encrypted room) and follow the text as ``m.image`` (PNG pictures, with their
+  size) or ``m.file`` events, each under its own transaction id. A *private* reply
+  with files goes to the person's DM like a sensitive one: an export or a results
+  picture asked for oneself is not posted to the whole room. Edits carry no files.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
+import io
 import logging
+import struct
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
@@ -40,13 +47,14 @@ from nio import (
     RoomPreset,
     RoomSendResponse,
     SendRetryError,
+    UploadResponse,
 )
 
 from bot.delivery import Outbound, PermanentSendError, Sent, TransientSendError
 from bot.matrix.connection import MatrixConnection, RoomInfo
 from bot.matrix.events import REPLY_TO_HINT
 from bot.matrix.polls import PollEvents
-from handlers.core.events import Reply
+from handlers.core.events import Attachment, Reply
 from handlers.core.ids import Platform
 from handlers.core.settings import Settings
 from messages.markup import Person
@@ -112,7 +120,8 @@ class MatrixSender:
         room = self.connection.rooms.get(room_id) or RoomInfo(room_id)
         reply = message.reply
         private_to = message.private_to
-        if reply.sensitive and private_to and not room.is_direct and not message.direct_user:
+        if (reply.sensitive or reply.attachments) and private_to and not room.is_direct \
+                and not message.direct_user:
             return await self._send_in_dm(message, private_to, room)
         card = poll_card(reply.card)
         native = card is not None and native_fits(
@@ -138,6 +147,8 @@ class MatrixSender:
                 await self._follow_poll(room_id, card, native, message.key)
             else:
                 await self.polls.remember(event_id, room_id, card["poll_id"], "message")
+        if not message.edit_message_id:
+            await self._send_files(room_id, room, reply, message.key)
         return Sent(event_id, room_id=resolved)
 
     async def _start_poll(self, room_id: str, card: dict[str, Any], key: str) -> str:
@@ -171,6 +182,22 @@ class MatrixSender:
                                                          room_ids=[room_id]):
             await self._start_poll(room_id, card, key + ":start")
 
+    async def _send_files(self, room_id: str, room: RoomInfo, reply: Reply, key: str) -> None:
+        """Upload each attachment and post it after the text (see the module docstring)."""
+        client = self.connection.client
+        assert client is not None
+        encrypt = room.encrypted or (room_id in client.rooms and client.rooms[room_id].encrypted)
+        for index, attachment in enumerate(reply.attachments):
+            uploaded, keys = await client.upload(
+                io.BytesIO(attachment.content), content_type=attachment.mimetype,
+                filename=attachment.filename, encrypt=encrypt,
+                filesize=len(attachment.content))
+            if not isinstance(uploaded, UploadResponse):
+                raise self._error(uploaded, f"upload {attachment.filename}")
+            await self._room_send(room_id, "m.room.message",
+                                  file_content(attachment, uploaded.content_uri, keys),
+                                  f"{key}:file:{index}")
+
     async def _send_in_dm(self, message: Outbound, user_id: str, room: RoomInfo) -> Sent:
         """A sensitive private reply: the content in the DM, a pointer in the room."""
         dm = await self.direct_room(user_id)
@@ -178,6 +205,8 @@ class MatrixSender:
                                        command_prefix=self.settings.prefix(MATRIX),
                                        cards=self.cards)
         event_id = await self._room_send(dm, event_type, content, message.key)
+        await self._send_files(dm, self.connection.rooms.get(dm) or RoomInfo(dm, is_direct=True),
+                               message.reply, message.key)
         name = self.connection.display_name(room.room_id, user_id) or _localpart(user_id)
         pointer = Reply(self.catalog.render(self.settings.default_language,
                                             "matrix/answered_in_dm",
@@ -279,6 +308,29 @@ class MatrixSender:
                 log.warning("could not update m.direct: %s", error)
             log.info("matrix DM opened", extra={"room": room_id, "user": user_id})
             return room_id
+
+
+def file_content(attachment: Attachment, uri: str, keys: dict[str, Any] | None
+                 ) -> dict[str, Any]:
+    """The ``m.image`` / ``m.file`` content of an uploaded attachment.
+
+    ``body`` is the first line of the alt text (what a screen reader says and newer
+    clients show as the caption), ``filename`` the file's name; an encrypted upload
+    is described by ``file`` (key, hashes, URL) instead of ``url``.
+    """
+    info: dict[str, Any] = {"mimetype": attachment.mimetype, "size": len(attachment.content)}
+    is_image = attachment.mimetype.startswith("image/")
+    if attachment.mimetype == "image/png" and attachment.content[12:16] == b"IHDR":
+        info["w"], info["h"] = struct.unpack(">II", attachment.content[16:24])
+    caption = (attachment.alt_text or "").strip().splitlines()
+    content: dict[str, Any] = {"msgtype": "m.image" if is_image else "m.file",
+                               "body": caption[0] if caption else attachment.filename,
+                               "filename": attachment.filename, "info": info}
+    if keys:
+        content["file"] = {**keys, "url": uri}
+    else:
+        content["url"] = uri
+    return content
 
 
 def _edit(content: dict[str, Any], original: str) -> dict[str, Any]:

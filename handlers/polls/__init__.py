@@ -7,7 +7,8 @@ from handlers.core.commands import Router
 from handlers.core.context import Context
 from handlers.core.errors import UserFacingError
 from handlers.core.events import ActionEvent, Reply, TimerEvent
-from handlers.polls import campaigns, service
+from handlers.polls import campaigns, campaigns_web, service
+from handlers.polls import web as poll_web
 from handlers.polls.commands import commands
 from handlers.polls.logic import (
     is_open,
@@ -17,6 +18,7 @@ from handlers.polls.logic import (
     slot_for,
 )
 from handlers.polls.writer import direct_vote
+from handlers.web.registry import WebRegistry
 from storage.models_polls import Poll, PollStatus
 
 
@@ -53,7 +55,7 @@ async def on_action(ctx: Context, event: ActionEvent) -> Reply | None:
         pv = await service.view(ctx, poll, for_coordinator=coordinator)
         cohort = await service.cohort_of(ctx, poll)
         return ctx.reply("polls/results", poll=poll, pv=pv, tz=cohort.timezone, private=True,
-                         full=True)
+                         full=True, attachments=await service.results_pictures(ctx, poll, pv))
     if event.action == "poll.open_form":
         return await _form(ctx, poll)
     raise UserFacingError("errors/unknown_action")
@@ -106,6 +108,12 @@ async def on_nudge(ctx: Context, event: TimerEvent) -> None:
     if poll is not None:
         await service.nudge(ctx, poll,
                             round_key=f"g{poll.generation}-{event.payload['offset']}")
+
+
+def register_web(web: WebRegistry) -> None:
+    """The polls' dashboard pages (list, poll, composer) and the campaigns' (table, composer)."""
+    poll_web.register_web(web)
+    campaigns_web.register_web(web)
 
 
 def register(router: Router) -> None:

@@ -255,7 +255,7 @@ async def results(ctx: Context, args: Args) -> Reply:
     coordinator = ctx.caller is not None and ctx.caller.coordinates_cohort(poll.cohort_id)
     pv = await service.view(ctx, poll, for_coordinator=coordinator)
     return ctx.reply("polls/results", poll=poll, pv=pv, tz=ctx.tz, private=True,
-                     full=True)
+                     full=True, attachments=await service.results_pictures(ctx, poll, pv))
 
 
 @commands.command("lister", aliases=("list",), role=Role.MEMBER)

@@ -11,8 +11,9 @@ from typing import Any
 
 from handlers.core.context import Context, person
 from handlers.core.errors import UserFacingError
-from handlers.core.events import Action, ActionStyle, Reply
+from handlers.core.events import Action, ActionStyle, Attachment, Reply
 from handlers.core.ids import Platform, RoomRef, UserRef
+from handlers.polls.grids import poll_picture
 from handlers.polls.logic import (
     AVAILABILITY_VALUES,
     Expected,
@@ -291,6 +292,15 @@ async def refresh_now(ctx: Context, poll: Poll) -> None:
     await refresh(ctx, poll, await ctx.store.polls.bump_refresh(poll.id))
 
 
+async def results_pictures(ctx: Context, poll: Poll, pv: PollView) -> tuple[Attachment, ...]:
+    """The grid picture that goes with results shown to the caller (availability polls
+    whose results they may see), in the caller's language."""
+    if poll.kind is not PollKind.AVAILABILITY or not pv.show_results:
+        return ()
+    cohort = await cohort_of(ctx, poll)
+    return (await poll_picture(ctx, poll, ctx.lang, cohort.timezone),)
+
+
 async def closed_error(ctx: Context, poll: Poll) -> UserFacingError:
     """"This poll is closed", with its results, as the voter may see them."""
     pv = await view(ctx, poll)
@@ -351,11 +361,15 @@ async def close(ctx: Context, poll: Poll) -> None:
     await refresh_now(ctx, poll)
     cohort = await cohort_of(ctx, poll)
     pv = await view(ctx, poll)
-    for room in await ctx.store.rooms.of_cohort(poll.cohort_id):
+    rooms = await ctx.store.rooms.of_cohort(poll.cohort_id)
+    pictures: tuple[Attachment, ...] = ()
+    if rooms and poll.kind is PollKind.AVAILABILITY:
+        pictures = (await poll_picture(ctx, poll, cohort.language, cohort.timezone),)
+    for room in rooms:
         platform = Platform(room.platform)
         text = ctx.catalog.render(cohort.language, "polls/closed_notice", poll=poll, pv=pv,
                                   tz=cohort.timezone, prefix=ctx.settings.prefix(platform))
-        ctx.send(RoomRef(platform, room.room_id), Reply(text),
+        ctx.send(RoomRef(platform, room.room_id), Reply(text, attachments=pictures),
                  key=f"poll:{poll.id}:closed:{poll.generation}:{room.platform}:{room.room_id}")
 
 
