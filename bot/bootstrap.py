@@ -14,6 +14,7 @@ from bot.calendar import wire_calendar
 from bot.config import Config
 from bot.dashboard import mount as mount_dashboard
 from bot.delivery import Delivery
+from bot.leader import LeaderState
 from bot.metrics import PrometheusMetrics
 from bot.scheduler import Scheduler
 from bot.web import WebServer
@@ -51,6 +52,9 @@ class App:
     :func:`bot.runtime.run` and stopped by :meth:`close`."""
     dashboard: Any = None
     """The web dashboard's dispatcher (``bot/dashboard.py``), mounted on ``web``."""
+    leader: LeaderState = field(default_factory=LeaderState)
+    """Whether this process leads (runs the scheduler, delivery and parts marked
+    ``leader_only``, such as the Matrix sync loop) or stands by (see :mod:`bot.runtime`)."""
 
     async def close(self) -> None:
         await self.scheduler.stop()
@@ -142,6 +146,13 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
               delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
               settings=settings,
               services=services)
+    web_server.add_health_check("role", app.leader.health)
+
+    async def leading() -> dict[tuple[str, ...], float]:
+        return {(): 1.0 if app.leader.leading else 0.0}
+
+    metrics.gauge("leader", "1 in the process that runs the scheduler, delivery and Matrix "
+                  "sync; 0 in a standby instance.", (), leading)
     if config.matrix.enabled:
         from bot.matrix import install as install_matrix
 

@@ -94,6 +94,9 @@ class Delivery:
         self._flush_lock: dict[Platform, asyncio.Lock] = {}
         self.listeners: list[Callable[[Outbound, Sent], Awaitable[None]]] = []
         self.running = False
+        self.elsewhere: Callable[[set[Platform]], None] | None = None
+        """Told instead of the local workers when they do not run in this process (another
+        process leads and delivers: :mod:`bot.wake` passes the word on)."""
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.platform] = sender
@@ -102,6 +105,9 @@ class Delivery:
 
     def notify(self, platforms: set[Platform]) -> None:
         """Wake the workers of these platforms (called after a commit)."""
+        if not self.running and self.elsewhere is not None:
+            self.elsewhere(platforms)
+            return
         for platform in platforms:
             event = self._wake.get(platform)
             if event is not None:
