@@ -7,7 +7,7 @@ Nothing else creates engines, schedulers, clients or routers; tests call
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.calendar import wire_calendar
@@ -25,9 +25,11 @@ from handlers.core.dispatch import Dispatcher
 from handlers.core.settings import Settings
 from handlers.polls.writer import VoteWriter
 from handlers.registry import build_router
+from handlers.retention import plan as plan_retention
 from handlers.web.registry import WebRegistry
 from messages.texts import Catalog
 from storage.db import Database
+from storage.repos.retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +111,14 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     services = Services(metrics=metrics)
     delivery = Delivery(db, clock, metrics)
     services.notes = notes_policy(config, settings)
+    services.retention = RetentionPolicy(**asdict(config.retention))
     dispatcher = Dispatcher(db=db, router=router, catalog=catalog, clock=clock,
                             settings=settings, services=services, notify=delivery.notify)
     services.votes = VoteWriter(dispatcher)
     scheduler = Scheduler(db, dispatcher, clock)
     services.on_change = scheduler.notify
+    scheduler.on_start.append(
+        lambda: plan_retention(db, clock.now(), config.bot.timezone))
     web_server = WebServer(config.http.host, config.http.port)
     wire_calendar(db=db, dispatcher=dispatcher, clock=clock, scheduler=scheduler,
                   delivery=delivery, web_server=web_server, services=services)

@@ -90,6 +90,18 @@ class NotesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """Days the bot keeps its own bookkeeping (0: forever); see storage/repos/retention.py."""
+
+    processed_events_days: int = 30
+    messages_days: int = 30
+    message_keys_days: int = 365
+    jobs_days: int = 90
+    audit_days: int = 365
+    relay_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     bot: BotConfig = field(default_factory=BotConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -97,6 +109,7 @@ class Config:
     slack: SlackConfig = field(default_factory=SlackConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     notes: NotesConfig = field(default_factory=NotesConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     source: Path | None = None
 
     @property
@@ -117,7 +130,7 @@ it holds no password)."""
 
 _SECTIONS: dict[str, type] = {"bot": BotConfig, "database": DatabaseConfig,
                               "matrix": MatrixConfig, "slack": SlackConfig, "http": HttpConfig,
-                              "notes": NotesConfig}
+                              "notes": NotesConfig, "retention": RetentionConfig}
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -252,6 +265,9 @@ def validate(config: Config) -> None:
     if n.reminder_days < 0 or n.max_reminders < 0:
         raise ConfigError("notes.reminder_days" if n.reminder_days < 0 else
                           "notes.max_reminders", "must be 0 or more")
+    for item in fields(RetentionConfig):
+        if getattr(config.retention, item.name) < 0:
+            raise ConfigError(f"retention.{item.name}", "must be 0 (keep forever) or more days")
 
 
 def _has_password(url: str) -> bool:

@@ -27,6 +27,7 @@ from storage.repos.matrix import MatrixStateRepo
 from storage.repos.notes import ConversationRepo, NoteRepo
 from storage.repos.polls import CampaignRepo, PollRepo
 from storage.repos.privacy import PrivacyRepo
+from storage.repos.retention import RetentionRepo
 from storage.repos.runtime import (
     AuditRepo,
     CodeRepo,
@@ -117,6 +118,10 @@ class Store:
     @cached_property
     def dashboard(self) -> DashboardRepo:
         return DashboardRepo(self.session)
+
+    @cached_property
+    def retention(self) -> RetentionRepo:
+        return RetentionRepo(self.session)
 
 
 @asynccontextmanager

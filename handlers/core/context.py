@@ -79,6 +79,8 @@ class Services:
     """The notes feature's questionnaires and reminder policy (``handlers.notes.service``)."""
     votes: Any = None
     """The polls' batched vote writer (``handlers.polls.writer.VoteWriter``)."""
+    retention: Any = None
+    """How long bookkeeping is kept (``storage.repos.retention.RetentionPolicy``)."""
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ KNOWN = {
     "note_answers": "Note answers stored.",
     "outbox_sent": "Messages delivered, by platform.",
     "outbox_failed": "Messages given up after retries, by platform.",
+    "retention_purged": "Rows purged or blanked by the daily retention job, by rule.",
 }
 OBSERVED = {
     "relay_lag_seconds": "Time from a message on one side to its copy on the other.",
