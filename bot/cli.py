@@ -36,6 +36,13 @@ def parser() -> argparse.ArgumentParser:
     revision = db_sub.add_parser("revision", help="write a new migration (developers)")
     revision.add_argument("-m", "--message", required=True)
     sub.add_parser("doctor", help="check configuration, database, tokens and reachability")
+    export = sub.add_parser("export", help="everything stored about a cohort, as JSON and CSV "
+                            "(a directory, or a .zip)")
+    export.add_argument("--cohorte", "--cohort", dest="cohort", required=True, metavar="SLUG",
+                        help="the cohort's identifier (as in `cohorte lister`)")
+    export.add_argument("--out", type=Path, default=None,
+                        help="a new directory, or a file ending in .zip "
+                        "(default: export-<cohort>-<date>.zip here)")
     demo = sub.add_parser("demo-data", help="load the demo cohort (Occitanie) and its calendar")
     demo.add_argument("file", nargs="?", type=Path, help="a cohort YAML file (default: the demo)")
     return p
@@ -66,6 +73,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return await _demo_data(config, args.file)
     if args.command == "console":
         return await _console(config, args.as_name)
+    if args.command == "export":
+        return await _export(config, args.cohort, args.out)
     if args.command == "doctor":
         from bot.doctor import doctor
 
@@ -115,6 +124,24 @@ async def _db(args: argparse.Namespace, config: Config) -> int:
         return 0
     finally:
         await db.dispose()
+
+
+async def _export(config: Config, slug: str, out: Path | None) -> int:
+    from datetime import UTC, datetime
+
+    from bot.export import ExportError, export
+    from storage.db import Database
+
+    db = Database(config.database_url)
+    try:
+        written = await export(db, slug, out, datetime.now(UTC))
+    except ExportError as error:
+        print(f"export: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    print(f"cohort {slug} exported to {written}")
+    return 0
 
 
 DEMO_FILE = Path(__file__).resolve().parents[1] / "data" / "demo" / "occitanie.yaml"
