@@ -266,6 +266,10 @@ class Dispatcher:
              "private_to": out.private_to} for out in ctx.outgoing], now)
 
     def _after_commit(self, ctx: Context, replies: Sequence[Reply]) -> None:
+        for name, amount, labels in ctx.counted:
+            self.services.metrics.incr(name, amount, **labels)
+        for name, value, labels in ctx.observed:
+            self.services.metrics.observe(name, value, **labels)
         platforms = {o.platform for o in ctx.outgoing}
         if ctx.origin is not None and replies:
             platforms.add(ctx.origin.platform)
