@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot.calendar import wire_calendar
@@ -75,13 +76,12 @@ def settings_from(config: Config) -> Settings:
         admins=frozenset(config.bot.admins),
         public_url=config.http.base_url(),
         data_dir=config.bot.data_dir,
+        **({"content_dir": Path(config.bot.content_dir)} if config.bot.content_dir else {}),
     )
 
 
 def notes_policy(config: Config, settings: Settings) -> Any:
     """The questionnaires, checked now: a wrong file stops start-up with one line."""
-    from pathlib import Path
-
     from bot.config import ConfigError
     from handlers.notes.questionnaires import QuestionnaireError, load_questionnaires
     from handlers.notes.service import NotesPolicy

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot import logs
 from bot.config import Config, ConfigError, load
+from handlers.core.settings import find_content_dir
 
 log = logging.getLogger("cohortbot")
 
@@ -144,7 +145,7 @@ async def _export(config: Config, slug: str, out: Path | None) -> int:
     return 0
 
 
-DEMO_FILE = Path(__file__).resolve().parents[1] / "data" / "demo" / "occitanie.yaml"
+DEMO_FILE = find_content_dir() / "demo" / "occitanie.yaml"
 
 
 async def _demo_data(config: Config, path: Path | None) -> int:
@@ -156,7 +157,9 @@ async def _demo_data(config: Config, path: Path | None) -> int:
         async with app.db.session() as session:
             from storage.uow import Store
 
-            added = await load_cohort_file(Store(session), path or DEMO_FILE, app.clock.now())
+            added = await load_cohort_file(
+                Store(session), path or app.settings.content_dir / "demo" / "occitanie.yaml",
+                app.clock.now())
     except DemoDataError as error:
         print(f"demo-data: {error}", file=sys.stderr)
         return 1

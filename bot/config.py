@@ -35,6 +35,9 @@ class BotConfig:
     timezone: str = "Europe/Paris"
     admins: tuple[str, ...] = ()
     data_dir: Path = Path("var")
+    content_dir: str = ""
+    """Questionnaires, campaigns and demo data (empty: the bundled ones, found by
+    ``handlers.core.settings.find_content_dir``)."""
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -223,6 +226,9 @@ def validate(config: Config) -> None:
         if not sep or not user or platform not in ("slack", "matrix", "console"):
             raise ConfigError("bot.admins", f"{admin!r} must look like slack:U012AB or "
                                             "matrix:@alice:example.org")
+    if bot.content_dir and not Path(bot.content_dir).is_dir():
+        raise ConfigError("bot.content_dir", f"{bot.content_dir} is not a directory (leave it "
+                          "empty for the bundled questionnaires, campaigns and demo data)")
     if bot.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("bot.log_level", "must be DEBUG, INFO, WARNING or ERROR")
     if bot.log_format not in ("text", "json"):
