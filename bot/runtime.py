@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from typing import Any
@@ -81,6 +82,14 @@ class LeaderParts:
                 await listening
 
 
+def serving() -> None:
+    """Start-up is over: what it built stays (frozen out of the collector's walks) and the
+    cyclic garbage collector, off while starting (``bot.cli.main``), runs again."""
+    gc.collect()
+    gc.freeze()
+    gc.enable()
+
+
 def prepare_leadership(app: App) -> LeaderParts:
     """Wire this process for a shared database: what it commits while standing by wakes
     the leader, and what the leader alone runs is gathered in one :class:`LeaderParts`."""
@@ -107,6 +116,7 @@ async def run(config: Config, *, app: App | None = None) -> int:
         lead(leadership_for(app.db), leader_parts.start, leader_parts.stop, stopping=stop,
              state=app.leader),
         name="leader")
+    serving()
     log.info("cohortbot running")
     try:
         await stop.wait()
