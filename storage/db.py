@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "cohortbot_read_only"
+MIGRATION_LOCK = 0x636F686F72746D69
+"""PostgreSQL advisory lock taken for the migration's transaction: instances started
+together migrate one after the other (the second finds nothing left to do)."""
 
 _IN_SQLITE_SESSION: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "cohortbot_in_sqlite_session", default=False)
@@ -112,6 +115,11 @@ class Database:
 
         config = alembic_config(self.url.render_as_string(hide_password=False))
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                from sqlalchemy import text
+
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": MIGRATION_LOCK})
             await conn.run_sync(_run_alembic, command.upgrade, config, revision)
 
     async def _stamped(self) -> set[str] | None:

@@ -361,8 +361,12 @@ async def _serve(port: int | None) -> None:
     print("PostgreSQL is running (a throwaway cluster: deleted when you stop it).")
     print(f"  export COHORTBOT_DATABASE_URL={cluster.url}")
     print("Ctrl-C to stop.", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
     try:
-        await asyncio.Event().wait()
+        await stopping.wait()
     finally:
         await cluster.stop()
 
