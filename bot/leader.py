@@ -69,16 +69,15 @@ class LeaderState:
     def gate(self, check: HealthCheck) -> HealthCheck:
         """The health of a part that runs in the leader only (the Matrix sync loop).
 
-        In the leader it is the part's own health; in a standby process the part is
-        fine by definition (another process runs it), so ``/healthz`` of every instance
-        answers "ready" while the deployment works; before the lock was tried, not ready.
+        In a standby process the part is fine by definition (another process runs it),
+        so ``/healthz`` of every instance answers "ready" while the deployment works;
+        otherwise (leading, or a process that runs the part without the leadership loop)
+        it is the part's own health.
         """
         async def gated() -> tuple[bool, str]:
-            if self.role is Role.LEADING:
-                return await check()
             if self.role is Role.STANDBY:
                 return True, "standby: another instance runs it"
-            return False, "starting"
+            return await check()
 
         return gated
 
