@@ -34,6 +34,7 @@ demo: install
 
 bench: install system-deps
 	$(PY) bench/commands.py
+	$(PY) bench/slack_ack.py
 	$(MAKE) bench-reminders
 	$(PY) bench/votes.py
 

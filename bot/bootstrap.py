@@ -58,12 +58,17 @@ class App:
     leader: LeaderState = field(default_factory=LeaderState)
     """Whether this process leads (runs the scheduler, delivery and parts marked
     ``leader_only``, such as the Matrix sync loop) or stands by (see :mod:`bot.runtime`)."""
+    slack: Any = None
+    """The :class:`bot.slack.SlackAdapter` when ``[slack] enabled``."""
 
     async def close(self) -> None:
         await self.scheduler.stop()
         await self.delivery.stop()
         for part in reversed(self.runtime):
-            await part.stop()
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("a runtime part failed to stop", extra={"part": type(part).__name__})
         if self.services.calendar is not None:
             await self.services.calendar.close()
         await self.db.dispose()
@@ -162,5 +167,21 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
         from bot.matrix import install as install_matrix
 
         install_matrix(app)
+    if config.slack.enabled:
+        _add_slack(app)
     app.dashboard = mount_dashboard(app, web_registry)
     return app
+
+
+def _add_slack(app: App) -> None:
+    """Slack: the Bolt app's endpoint on the web server (HTTP mode), its sender, its lifecycle."""
+    from bot.slack import SlackAdapter
+
+    slack = SlackAdapter(app.config.slack, dispatcher=app.dispatcher, db=app.db, clock=app.clock,
+                         catalog=app.catalog, language=app.config.bot.language)
+    app.delivery.add_sender(slack.sender)
+    if app.config.slack.mode == "http":
+        app.web.add_routes(slack.routes())
+    app.web.add_health_check("slack", slack.health)
+    app.slack = slack
+    app.runtime.append(slack)

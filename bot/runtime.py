@@ -83,8 +83,16 @@ class LeaderParts:
 
 
 def serving() -> None:
-    """Start-up is over: what it built stays (frozen out of the collector's walks) and the
-    cyclic garbage collector, off while starting (``bot.cli.main``), runs again."""
+    """Start-up is over: move what it built out of the garbage collector's way and let the
+    collector run again.
+
+    The collector is off while the bot starts (``bot.cli.main``): collections during the
+    imports took about a third of the start-up time (BENCHMARKS.md, start-up). A full
+    collection walks every live object; with ~120,000 of them after start-up it paused
+    the event loop for 100–300 ms under load (measured in bench/slack_ack.py), longer than
+    Slack's patience for an acknowledgement allows for. Frozen objects are never scanned
+    again, so later collections only walk what the bot made since.
+    """
     gc.collect()
     gc.freeze()
     gc.enable()
@@ -117,7 +125,7 @@ async def run(config: Config, *, app: App | None = None) -> int:
              state=app.leader),
         name="leader")
     serving()
-    log.info("cohortbot running")
+    log.info("cohortbot running", extra={"event_loop": type(loop).__module__})
     try:
         await stop.wait()
     finally:

@@ -18,6 +18,7 @@ from handlers.core.commands import (
 from handlers.core.context import Context
 from handlers.core.errors import UserFacingError
 from handlers.core.events import Attachment, Reply, TimerEvent
+from handlers.core.ids import Platform
 from storage.repos.cohorts import AlreadyExists
 
 commands = CommandGroup("moi", aliases=("me",))
@@ -38,7 +39,9 @@ async def show(ctx: Context, args: Args) -> Reply:
     caller = ctx.caller
     assert caller is not None
     if caller.member is None:
-        return ctx.reply("me/unknown", account=str(caller.user), private=True)
+        linkable = caller.user.platform is not Platform.CONSOLE
+        return ctx.reply("me/unknown", account=str(caller.user),
+                         name=caller.platform_name if linkable else None, private=True)
     data = await ctx.store.privacy.collect(caller.member, ctx.now())
     cohorts = await ctx.store.cohorts.with_ids(sorted(caller.cohorts))
     delegation = caller.member.delegation

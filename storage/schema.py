@@ -10,6 +10,7 @@ from storage import (  # noqa: F401
     models_matrix,
     models_notes,
     models_polls,
+    models_slack,
 )
 from storage.models import Base
 

@@ -36,6 +36,7 @@ from storage.repos.runtime import (
     OutboxRepo,
     ProcessedEventRepo,
 )
+from storage.repos.slack import SlackPostAttemptRepo
 
 
 class Store:
@@ -127,6 +128,10 @@ class Store:
     @cached_property
     def retention(self) -> RetentionRepo:
         return RetentionRepo(self.session)
+
+    @cached_property
+    def slack_posts(self) -> SlackPostAttemptRepo:
+        return SlackPostAttemptRepo(self.session)
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ from typing import Any
 from markdown_it.token import Token
 
 from handlers.core.events import ActionStyle, Reply
-from messages.markup import parse_mention
+from messages.markup import escape, parse_mention
 from messages.render.markdown import children, tokens
 
 SECTION_TEXT_LIMIT = 3000
@@ -201,3 +201,164 @@ def _split(text: str, limit: int) -> tuple[str, str]:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+FORM_CALLBACK_ID = "cohortbot.form"
+MODAL_TITLE_LIMIT = 24
+INPUT_LABEL_LIMIT = 2000
+OPTION_TEXT_LIMIT = 75
+OPTION_VALUE_LIMIT = 150
+OPTIONS_PER_SELECT = 100
+TEXT_INPUT_LIMIT = 3000
+MODAL_BLOCKS_LIMIT = 100
+PRIVATE_METADATA_LIMIT = 3000
+
+
+def is_form(card: dict[str, Any] | None) -> bool:
+    """Whether a reply's card is a form the Slack adapter can show as a modal.
+
+    A form card is ``{"type": "form", "title", "submit", "action", "value",
+    "intro"?, "fields": [{"name", "label", "kind", "options"?, "optional"?,
+    "initial"?}]}`` where ``kind`` is ``text``, ``long_text``, ``choice``,
+    ``choices`` or ``date`` and options are ``{"value", "label"}``. Submitting it
+    comes back as an ``ActionEvent`` named ``action`` with ``value`` and the
+    filled ``form`` (``{name: text | option value | [option values] | "YYYY-MM-DD"}``).
+    """
+    return isinstance(card, dict) and card.get("type") == "form" and isinstance(
+        card.get("fields"), list) and isinstance(card.get("action"), str)
+
+
+def to_modal(card: dict[str, Any], *, private_metadata: str) -> dict[str, Any]:
+    """A form card as a Slack modal view, clipped to Slack's limits."""
+    blocks: list[dict[str, Any]] = []
+    intro = card.get("intro")
+    if isinstance(intro, str) and intro.strip():
+        text = to_mrkdwn(intro)
+        while text and len(blocks) < 5:
+            piece, text = _split(text, SECTION_TEXT_LIMIT)
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": piece}})
+    for field in card["fields"][:MODAL_BLOCKS_LIMIT - len(blocks)]:
+        if not isinstance(field, dict) or not isinstance(field.get("name"), str):
+            continue
+        element = _form_element(field)
+        if element is None:
+            continue
+        blocks.append({
+            "type": "input",
+            "block_id": field["name"][:255],
+            "label": {"type": "plain_text",
+                      "text": _clip(str(field.get("label") or field["name"]), INPUT_LABEL_LIMIT)},
+            "optional": bool(field.get("optional", False)),
+            "element": element,
+        })
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": FORM_CALLBACK_ID,
+        "title": {"type": "plain_text", "text": _clip(str(card.get("title") or "cohortbot"),
+                                                      MODAL_TITLE_LIMIT)},
+        "submit": {"type": "plain_text", "text": _clip(str(card.get("submit") or "OK"),
+                                                       MODAL_TITLE_LIMIT)},
+        "private_metadata": private_metadata[:PRIVATE_METADATA_LIMIT],
+        "blocks": blocks,
+    }
+    if card.get("close"):
+        view["close"] = {"type": "plain_text", "text": _clip(str(card["close"]),
+                                                             MODAL_TITLE_LIMIT)}
+    return view
+
+
+def _form_element(field: dict[str, Any]) -> dict[str, Any] | None:
+    kind = field.get("kind", "text")
+    initial = field.get("initial")
+    if kind in ("text", "long_text"):
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value",
+                                   "multiline": kind == "long_text",
+                                   "max_length": TEXT_INPUT_LIMIT}
+        if isinstance(initial, str) and initial:
+            element["initial_value"] = initial[:TEXT_INPUT_LIMIT]
+        return element
+    if kind == "date":
+        element = {"type": "datepicker", "action_id": "value"}
+        if isinstance(initial, str) and initial:
+            element["initial_date"] = initial
+        return element
+    if kind in ("choice", "choices"):
+        options = [_option(o) for o in field.get("options") or [] if isinstance(o, dict)]
+        options = [o for o in options if o is not None][:OPTIONS_PER_SELECT]
+        if not options:
+            return None
+        many = kind == "choices"
+        if len(options) <= 10:
+            element = {"type": "checkboxes" if many else "radio_buttons", "action_id": "value",
+                       "options": options}
+        else:
+            element = {"type": "multi_static_select" if many else "static_select",
+                       "action_id": "value", "options": options,
+                       "placeholder": {"type": "plain_text", "text": "…"}}
+        chosen = initial if isinstance(initial, list) else [initial] if initial else []
+        picked = [o for o in options if o["value"] in chosen]
+        if picked:
+            if many:
+                element["initial_options"] = picked
+            else:
+                element["initial_option"] = picked[0]
+        return element
+    return None
+
+
+def _option(option: dict[str, Any]) -> dict[str, Any] | None:
+    value = option.get("value")
+    if not isinstance(value, str) or not value or len(value) > OPTION_VALUE_LIMIT:
+        return None
+    label = str(option.get("label") or value)
+    return {"text": {"type": "plain_text", "text": _clip(label, OPTION_TEXT_LIMIT)},
+            "value": value}
+
+
+POLL_FORM_LABELS = ("submit", "answer", "comment", "yes", "maybe", "no")
+"""The words a poll's modal needs, rendered from ``slack/form_labels`` in the reader's language."""
+
+
+def poll_form(card: dict[str, Any], labels: dict[str, str]) -> dict[str, Any] | None:
+    """A polls ``poll_form`` card (see HACKING.md, Polls) as a form card, or None.
+
+    Field names say where each answer goes in the submitted ``form``: ``options[]`` is
+    a list of option ids, ``availability.<id>`` one slot of the availability grid,
+    ``text`` and ``comment`` plain strings — what ``poll.submit`` expects.
+    """
+    if not isinstance(card, dict) or card.get("type") != "poll_form":
+        return None
+    kind = card.get("kind")
+    options = [o for o in card.get("options") or [] if isinstance(o, dict) and "id" in o]
+    current = card.get("current") if isinstance(card.get("current"), dict) else {}
+    choices = [{"value": str(o["id"]), "label": str(o.get("label") or o["id"])} for o in options]
+    fields: list[dict[str, Any]] = []
+    if kind in ("yes_no", "single"):
+        picked = [str(c) for c in current.get("choices") or []]
+        fields.append({"name": "options[]", "label": labels["answer"], "kind": "choice",
+                       "options": choices, "initial": picked[0] if picked else None})
+    elif kind == "multi":
+        fields.append({"name": "options[]", "label": labels["answer"], "kind": "choices",
+                       "options": choices, "optional": True,
+                       "initial": [str(c) for c in current.get("choices") or []]})
+    elif kind == "availability":
+        grid = current.get("availability") or {}
+        values = [{"value": v, "label": labels[v]} for v in ("yes", "maybe", "no")]
+        for option in options[:MODAL_BLOCKS_LIMIT - 5]:
+            fields.append({"name": f"availability.{option['id']}",
+                           "label": str(option.get("label") or option["id"]), "kind": "choice",
+                           "options": values, "optional": True,
+                           "initial": grid.get(str(option["id"]))})
+    elif kind == "text":
+        fields.append({"name": "text", "label": labels["answer"], "kind": "long_text",
+                       "initial": current.get("text") or ""})
+    else:
+        return None
+    if card.get("allow_comment"):
+        fields.append({"name": "comment", "label": labels["comment"], "kind": "text",
+                       "optional": True, "initial": card.get("comment") or ""})
+    question = str(card.get("question") or "")
+    return {"type": "form", "title": str(card.get("title") or question or labels["answer"]),
+            "submit": labels["submit"], "action": "poll.submit",
+            "value": str(card.get("poll_id", "")), "intro": escape(question),
+            "fields": fields}

@@ -10,7 +10,8 @@ until a person or a coordinator removes it; this is about the bot's own bookkeep
   as a poll's live results): deleted after ``message_keys_days`` unless edited since;
 - finished timers (each timer runs once): ``jobs_days``;
 - the audit log (who did which admin action): ``audit_days``;
-- finished calendar URL imports: ``messages_days``; expired or used sign-in links,
+- finished calendar URL imports and Slack post attempts: ``messages_days``; expired or
+  used sign-in links,
   dashboard sessions and one-time codes: one day;
 - bridge relay mappings (edits and deletions follow a relayed message): ``relay_days``.
 
@@ -42,6 +43,7 @@ from storage.models import (
 )
 from storage.models_calendar import CalendarImport, ImportStatus
 from storage.models_dashboard import DashboardLink, DashboardSession
+from storage.models_slack import SlackPostAttempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,8 @@ RULES: tuple[Rule, ...] = (
          lambda cutoff: delete(CalendarImport).where(
              CalendarImport.status.in_((ImportStatus.DONE, ImportStatus.FAILED)),
              CalendarImport.created_at < cutoff)),
+    Rule("slack_post_attempt", "messages_days",
+         lambda cutoff: delete(SlackPostAttempt).where(SlackPostAttempt.started_at < cutoff)),
     Rule("dashboard_link", None,
          lambda cutoff: delete(DashboardLink).where(DashboardLink.expires_at < cutoff)),
     Rule("dashboard_session", None,

@@ -17,6 +17,12 @@ Method names and required arguments come from Slack's own reference, vendored
 in ``tests/fixtures/slack_reference/methods`` (MIT, slack-ruby/slack-api-ref): a
 method without a file there answers ``unknown_method``.
 
+Socket Mode is served too: ``apps.connections.open`` (with an app-level token)
+answers a ``ws://127.0.0.1:…/socket-mode/…`` URL of the emulator, `socket_send`
+pushes envelopes to the connected app and `wait_for_ack` returns its
+acknowledgement. `delay_next` makes a call take effect at once but answer late
+(a lost or timed-out answer).
+
 The module-level functions build the requests Slack sends *to* an app (slash
 commands, ``block_actions``, ``view_submission``, Events API envelopes) and sign
 them like Slack (`sign`), so a test can drive the real Bolt app over HTTP.
@@ -363,6 +369,10 @@ class SlackEmulator:
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._rate_rules: dict[str, _RateRule] = {}
         self._fail_rules: dict[str, list[_FailRule]] = {}
+        self._delays: dict[str, list[float]] = {}
+        self.socket_acks: list[dict[str, Any]] = []
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_event = asyncio.Event()
         self._call_event = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -382,6 +392,7 @@ class SlackEmulator:
         app.router.add_get("/files-pri/{team_file}/{name}", self._serve_file)
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._serve_file)
         app.router.add_post("/response/{rid}", self._serve_response_url)
+        app.router.add_get("/socket-mode/{session}", self._serve_socket_mode)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         port = _free_port()
@@ -389,9 +400,12 @@ class SlackEmulator:
         await site.start()
         self._runner, self._port = runner, port
         self._call_event = asyncio.Event()
+        self._socket_event = asyncio.Event()
 
     async def stop(self) -> None:
         """Stop the server (idempotent). The recorded state stays readable."""
+        for ws in list(self._sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -525,6 +539,9 @@ class SlackEmulator:
         args.pop("token", None)
         reply = self._dispatch(method, args, token)
         self._record(method, args, request, reply)
+        delays = self._delays.get(method)
+        if delays:
+            await asyncio.sleep(delays.pop(0))
         return web.json_response(reply.body, status=reply.status, headers=reply.headers)
 
     def _dispatch(self, method: str, args: dict[str, Any], token: str | None) -> Reply:
@@ -847,6 +864,102 @@ class SlackEmulator:
             status = 429 if error == "ratelimited" else 200
         after = max(1, int(retry_after or 1)) if status == 429 else None
         self._fail_rules.setdefault(method, []).append(_FailRule(count, status, error, after))
+
+    def delay_next(self, method: str, seconds: float, count: int = 1) -> None:
+        """Answer the next ``count`` calls to ``method`` only after ``seconds``.
+
+        The call takes effect at once (a message is posted); only the answer is
+        late, as when Slack did the work but the response was lost or timed out.
+        """
+        self._delays.setdefault(method, []).extend([seconds] * count)
+
+    # ----------------------------------------------------------------- Socket Mode
+
+    async def wait_for_socket(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until an app holds a Socket Mode connection (opened via apps.connections.open)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._sockets:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError("no Socket Mode connection")
+            try:
+                await asyncio.wait_for(self._socket_event.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def socket_send(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> str:
+        """Push an envelope to the connected app, as Slack does in Socket Mode.
+
+        ``kind`` is ``events_api`` (``payload`` an ``event_callback`` envelope),
+        ``slash_commands`` (the command's fields) or ``interactive`` (the
+        interaction payload). Returns the ``envelope_id`` the app must acknowledge.
+        """
+        if not self._sockets:
+            raise RuntimeError("no Socket Mode connection")
+        envelope_id = secrets.token_hex(8)
+        envelope = {
+            "envelope_id": envelope_id,
+            "payload": payload,
+            "type": kind,
+            "accepts_response_payload": kind != "events_api",
+        }
+        if kind == "events_api":
+            envelope.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
+        await self._sockets[-1].send_str(json.dumps(envelope))
+        return envelope_id
+
+    async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+        """The app's acknowledgement of ``envelope_id`` (waiting for it if needed)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for ack in self.socket_acks:
+                if ack.get("envelope_id") == envelope_id:
+                    return ack
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"envelope {envelope_id} not acknowledged within {timeout} s")
+            try:
+                await asyncio.wait_for(self._socket_event.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    def _socket_changed(self) -> None:
+        self._socket_event.set()
+        self._socket_event = asyncio.Event()
+
+    async def _serve_socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(json.dumps({
+            "type": "hello",
+            "num_connections": len(self._sockets),
+            "debug_info": {"host": "emulator", "approximate_connection_time": 18060},
+            "connection_info": {"app_id": self.app_id},
+        }))
+        self._socket_changed()
+        try:
+            async for message in ws:
+                if message.type != web.WSMsgType.TEXT:
+                    continue
+                try:
+                    data = json.loads(message.data)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(data, dict):
+                    self.socket_acks.append(data)
+                    self._socket_changed()
+        finally:
+            self._sockets.remove(ws)
+            self._socket_changed()
+        return ws
 
     # ----------------------------------------------------------------- triggers and response URLs
 
@@ -1428,7 +1541,7 @@ class SlackEmulator:
         )
 
     def _apps_connections_open(self, args: dict[str, Any]) -> Reply:
-        url = self.socket_mode_url or f"ws://127.0.0.1:{self._port}/socket-mode/unset"
+        url = self.socket_mode_url or f"ws://127.0.0.1:{self._port}/socket-mode/{self._new_id('S')}"
         return _ok(url=url)
 
     # ----------------------------------------------------------------- methods: reactions
