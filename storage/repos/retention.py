@@ -11,8 +11,7 @@ until a person or a coordinator removes it; this is about the bot's own bookkeep
 - finished timers (each timer runs once): ``jobs_days``;
 - the audit log (who did which admin action): ``audit_days``;
 - finished calendar URL imports and Slack post attempts: ``messages_days``; expired or
-  used sign-in links,
-  dashboard sessions and one-time codes: one day;
+  used sign-in links, dashboard sessions and one-time codes: one day;
 - bridge relay mappings (edits and deletions follow a relayed message): ``relay_days``.
 
 A value of 0 keeps forever. Each rule is one statement; a feature with bookkeeping

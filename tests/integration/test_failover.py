@@ -1,7 +1,7 @@
-"""Two ``cohortbot run`` processes on one PostgreSQL and a real Synapse: one syncs Matrix,
-the other stands by serving HTTP; the leader is killed with SIGKILL in the middle of a
-burst of commands and the other takes over the sync within seconds — every command
-answered exactly once."""
+"""Two ``cohortbot run`` processes on one PostgreSQL, a real Synapse and the Slack emulator:
+both serve Slack over HTTP, one syncs Matrix and delivers, the other stands by; the leader
+is killed with SIGKILL in the middle of a burst of commands and the other takes over the
+sync within seconds — every command answered exactly once, on both platforms."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ import pytest
 from bot.devtools.local_synapse import LocalSynapse, free_port, parent_death_signal
 from tests.support.matrix_bot import answers
 from tests.support.matrix_user import MatrixUser, matching
+from tests.support.slack_app import FORM, SECRET, people
+from tests.support.slack_emulator import SlackEmulator, sign, slash_command_form
 
-pytestmark = [pytest.mark.synapse, pytest.mark.postgres]
+pytestmark = [pytest.mark.synapse, pytest.mark.postgres, pytest.mark.slack]
 
 ROOT = Path(__file__).resolve().parents[2]
 BURST = 30
@@ -33,7 +35,7 @@ class Instance:
     """``cohortbot --config … run`` as a child process with its own HTTP port."""
 
     def __init__(self, name: str, directory: Path, synapse: LocalSynapse, bot_id: str,
-                 admin: str, db_url: str, password: str) -> None:
+                 admin: str, db_url: str, password: str, slack_api: str) -> None:
         self.name = name
         self.port = free_port()
         directory.mkdir(parents=True, exist_ok=True)
@@ -42,16 +44,20 @@ class Instance:
         self.config.write_text(
             "[bot]\n"
             f'data_dir = "{directory}"\n'
-            f'admins = ["matrix:{admin}"]\n'
+            f'admins = ["matrix:{admin}", "slack:U1"]\n'
             'log_format = "json"\n'
             "[matrix]\n"
             "enabled = true\n"
             f'homeserver = "{synapse.base_url}"\n'
             f'user_id = "{bot_id}"\n'
+            "[slack]\n"
+            "enabled = true\n"
+            f'api_url = "{slack_api}"\n'
             "[http]\n"
             f"port = {self.port}\n", encoding="utf-8")
         self.env = {**os.environ, "COHORTBOT_MATRIX_PASSWORD": password,
-                    "COHORTBOT_DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1"}
+                    "COHORTBOT_DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1",
+                    "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -84,6 +90,16 @@ class Instance:
                 return body
             await asyncio.sleep(0.1)
         raise AssertionError(f"{self.name} not ready as {role}: {body}\n{self.text()[-3000:]}")
+
+    async def slash(self, emu: SlackEmulator, text: str) -> str:
+        """Post a signed ``/cohorte`` command to this instance; returns its response URL."""
+        url = emu.new_response_url(channel="C1", user="U1")
+        body = slash_command_form(text, user_id="U1", channel_id="C1", response_url=url)
+        async with aiohttp.ClientSession() as http, http.post(
+                f"http://127.0.0.1:{self.port}/slack/events", data=body,
+                headers={"Content-Type": FORM, **sign(body, SECRET)}) as response:
+            assert response.status == 200
+        return url
 
     def records(self) -> list[dict]:
         out = []
@@ -129,14 +145,29 @@ def logged_in(instance: Instance) -> int:
     return sum(1 for r in instance.records() if r.get("msg") == "matrix logged in")
 
 
+async def answered(emu: SlackEmulator, url: str, timeout: float = 15) -> list[dict]:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not emu.responses(url) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    return emu.responses(url)
+
+
 async def test_the_standby_takes_over_matrix_within_seconds_and_nothing_is_answered_twice(
         synapse: LocalSynapse, matrix_users: Users, pg_url: str, tmp_path: Path,
         instances: list[Instance]) -> None:
+    async with SlackEmulator() as emu:
+        people(emu)
+        await _failover(synapse, matrix_users, pg_url, tmp_path, instances, emu)
+
+
+async def _failover(synapse: LocalSynapse, matrix_users: Users, pg_url: str, tmp_path: Path,
+                    instances: list[Instance], emu: SlackEmulator) -> None:
     password = "failover-bot-password"
     bot_id = (await synapse.register("failover-bot", password)).user_id
     camille = await matrix_users("camille")
-    a, b = (Instance(name, tmp_path / name, synapse, bot_id, camille.user_id, pg_url, password)
-            for name in ("a", "b"))
+    a, b = (Instance(name, tmp_path / name, synapse, bot_id, camille.user_id, pg_url, password,
+                     emu.base_url) for name in ("a", "b"))
     instances += [a, b]
     a.start()
     first = await a.wait_ready("leading")
@@ -145,6 +176,9 @@ async def test_the_standby_takes_over_matrix_within_seconds_and_nothing_is_answe
     standby = await b.wait_ready("standby")
     assert standby["checks"]["matrix"] == {"ok": True,
                                            "detail": "standby: another instance runs it"}
+    assert standby["checks"]["slack"]["ok"] is True
+    via_standby = await answered(emu, await b.slash(emu, "aide sondage"))
+    assert len(via_standby) == 1 and "sondage" in json.dumps(via_standby[0], ensure_ascii=False)
 
     room = await camille.create_room(name="failover", invite=[bot_id])
     await camille.wait_for(room, matching(sender=bot_id, msgtype="m.notice"), timeout=60)
@@ -179,6 +213,8 @@ async def test_the_standby_takes_over_matrix_within_seconds_and_nothing_is_answe
                                                        for c in commands[sent_before_kill:]))
     leading = await b.wait_ready("leading", timeout=30)
     assert leading["checks"]["matrix"]["ok"]
+    after = await answered(emu, await b.slash(emu, "aide agenda"))
+    assert len(after) == 1 and "agenda" in json.dumps(after[0], ensure_ascii=False)
     assert b.stop() == 0
 
     counts = [sum(1 for e in camille.events(room) if answers(bot_id, c)(e)) for c in commands]
