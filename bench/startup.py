@@ -11,7 +11,9 @@ Then, for each run, as a real child process:
 
 - **baseline**: a bare Python process importing aiohttp and serving ``/healthz``;
 - **cohortbot**: ``python -m bot.cli --config … run`` (migrations checked, templates,
-  router, HTTP server, leadership, scheduler with the calendar's start-up planning).
+  router, HTTP server, leadership, scheduler with the calendar's start-up planning);
+- **cohortbot + Slack**: the same with Slack in HTTP mode against the local Slack Web API
+  emulator (Bolt, the Slack SDK and uvloop loaded, ``auth.test`` before ready).
 
 Measured from spawn: time to the first ``/healthz`` 200, time until the scheduler's
 start-up planning was logged, CPU time the process used until ready (less sensitive
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import table, write  # noqa: E402
 from bot.devtools.local_synapse import free_port  # noqa: E402
+from tests.support.slack_emulator import SlackEmulator  # noqa: E402
 
 DEMO = ROOT / "data" / "demo" / "occitanie.yaml"
 BASELINE = """
@@ -113,12 +116,12 @@ async def seed(url: str, cohorts: int, work: Path) -> dict[str, int]:
         await app.close()
 
 
-async def wait_ready(port: int, proc: subprocess.Popen[bytes], started: float,
+async def wait_ready(port: int, proc: asyncio.subprocess.Process, started: float,
                      limit: float = 60) -> float:
     url = f"http://127.0.0.1:{port}/healthz"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
         while time.perf_counter() - started < limit:
-            if proc.poll() is not None:
+            if proc.returncode is not None:
                 raise RuntimeError(f"exited with {proc.returncode}")
             try:
                 async with http.get(url) as response:
@@ -138,7 +141,8 @@ async def measure(argv: list[str], port: int, log: Path | None, env: dict[str, s
                   ) -> dict[str, float]:
     out = log.open("wb") if log else subprocess.DEVNULL
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(*argv, cwd=ROOT, env=env, stdout=out,
+                                                stderr=subprocess.STDOUT)
     try:
         ready = await wait_ready(port, proc, started)
         at_ready = rss_mib(proc.pid)
@@ -147,7 +151,9 @@ async def measure(argv: list[str], port: int, log: Path | None, env: dict[str, s
         planned = None
         if log is not None:
             while time.perf_counter() - started < 60 and planned is None:
-                for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+                text = await asyncio.to_thread(log.read_text, encoding="utf-8",
+                                               errors="replace")
+                for line in text.splitlines():
                     if '"calendar planned"' in line:
                         planned = time.perf_counter() - started
                         break
@@ -159,15 +165,17 @@ async def measure(argv: list[str], port: int, log: Path | None, env: dict[str, s
                 "rss_ready_mib": at_ready, "rss_settled_mib": settled}
     finally:
         proc.terminate()
-        proc.wait(30)
+        await asyncio.wait_for(proc.wait(), 30)
         if log:
             out.close()  # type: ignore[union-attr]
 
 
-def config_file(work: Path, url: str, port: int) -> Path:
+def config_file(work: Path, url: str, port: int, slack_api: str | None = None) -> Path:
     path = work / f"cohortbot-{port}.toml"
+    slack = f'[slack]\nenabled = true\napi_url = "{slack_api}"\n' if slack_api else ""
     path.write_text(f'[bot]\ndata_dir = "{work}"\nlog_format = "json"\n'
-                    f'[database]\nurl = "{url}"\n[http]\nport = {port}\n', encoding="utf-8")
+                    f'[database]\nurl = "{url}"\n[http]\nport = {port}\n{slack}',
+                    encoding="utf-8")
     return path
 
 
@@ -179,17 +187,23 @@ def median(rows: list[dict[str, float]], key: str) -> float | None:
 async def bench_backend(name: str, url: str, work: Path, runs: int, cohorts: int
                         ) -> dict[str, object]:
     seeded = await seed(url, cohorts, work)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    base, bot = [], []
-    for _ in range(runs):
-        port = free_port()
-        base.append(await measure([sys.executable, "-c", BASELINE, str(port)], port, None, env))
-        port = free_port()
-        config = config_file(work, url, port)
-        bot.append(await measure([sys.executable, "-m", "bot.cli", "--config", str(config),
-                                  "run"], port, work / f"run-{port}.log", env))
-    summary = {"backend": name, "seeded": seeded, "runs": runs, "baseline": base, "cohortbot": bot}
-    for who, rows in (("baseline", base), ("cohortbot", bot)):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SLACK_BOT_TOKEN": "xoxb-test",
+           "SLACK_SIGNING_SECRET": "bench-signing-secret"}
+    base, bot, slack = [], [], []
+    async with SlackEmulator() as emu:
+        for _ in range(runs):
+            port = free_port()
+            base.append(await measure([sys.executable, "-c", BASELINE, str(port)], port, None,
+                                      env))
+            for rows, api in ((bot, None), (slack, emu.base_url)):
+                port = free_port()
+                config = config_file(work, url, port, api)
+                rows.append(await measure([sys.executable, "-m", "bot.cli", "--config",
+                                           str(config), "run"], port, work / f"run-{port}.log",
+                                          env))
+    summary = {"backend": name, "seeded": seeded, "runs": runs, "baseline": base, "cohortbot": bot,
+               "cohortbot_slack": slack}
+    for who, rows in (("baseline", base), ("cohortbot", bot), ("cohortbot_slack", slack)):
         summary[f"{who}_median"] = {k: median(rows, k) for k in rows[0]}
         summary[f"{who}_max"] = {k: max((r[k] for r in rows if r.get(k) is not None),
                                         default=None) for k in rows[0]}
@@ -229,7 +243,7 @@ def cli() -> int:
     results = asyncio.run(main(args))
     rows = []
     for r in results:
-        for who in ("baseline", "cohortbot"):
+        for who in ("baseline", "cohortbot", "cohortbot_slack"):
             med, top = r[f"{who}_median"], r[f"{who}_max"]
             rows.append({"backend": r["backend"], "process": who,
                          "ready s (median/max)": f"{med['ready_s']} / {top['ready_s']}",
