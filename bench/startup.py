@@ -206,6 +206,8 @@ async def bench_backend(name: str, url: str, work: Path, runs: int, cohorts: int
                "cohortbot_slack": slack, "load_average": [round(x, 2) for x in os.getloadavg()]}
     for who, rows in (("baseline", base), ("cohortbot", bot), ("cohortbot_slack", slack)):
         summary[f"{who}_median"] = {k: median(rows, k) for k in rows[0]}
+        summary[f"{who}_min"] = {k: min((r[k] for r in rows if r.get(k) is not None),
+                                        default=None) for k in rows[0]}
         summary[f"{who}_max"] = {k: max((r[k] for r in rows if r.get(k) is not None),
                                         default=None) for k in rows[0]}
     return summary
@@ -256,10 +258,12 @@ def cli() -> int:
     rows = []
     for r in results:
         for who in ("baseline", "cohortbot", "cohortbot_slack"):
-            med, top = r[f"{who}_median"], r[f"{who}_max"]
+            low, med, top = r[f"{who}_min"], r[f"{who}_median"], r[f"{who}_max"]
             rows.append({"backend": r["backend"], "process": who,
-                         "ready s (median/max)": f"{med['ready_s']} / {top['ready_s']}",
-                         "CPU to ready s": f"{med['cpu_to_ready_s']} / {top['cpu_to_ready_s']}",
+                         "ready s (min/median/max)":
+                             f"{low['ready_s']} / {med['ready_s']} / {top['ready_s']}",
+                         "CPU to ready s (min/median)":
+                             f"{low['cpu_to_ready_s']} / {med['cpu_to_ready_s']}",
                          "planned s": f"{med.get('planned_s')} / {top.get('planned_s')}",
                          "RSS ready MiB": f"{med['rss_ready_mib']} / {top['rss_ready_mib']}",
                          "RSS settled MiB": f"{med['rss_settled_mib']} / "
