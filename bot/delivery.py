@@ -115,6 +115,9 @@ class Delivery:
         self.fast_sends = 0
         self.listeners: list[Callable[[Outbound, Sent], Awaitable[None]]] = []
         self.running = False
+        self.elsewhere: Callable[[set[Platform]], None] | None = None
+        """Told instead of the local workers when they do not run in this process (another
+        process leads and delivers: :mod:`bot.wake` passes the word on)."""
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.platform] = sender
@@ -127,14 +130,22 @@ class Delivery:
     def notify(self, platforms: set[Platform]) -> None:
         """Wake the workers of these platforms (called after a commit): new messages are
         in the outbox, to be read from there."""
+        if not self.running and self.elsewhere is not None:
+            self.elsewhere(platforms)
+            return
         for platform in platforms:
             event = self._wake.get(platform)
             if event is not None:
                 self._clean[platform] = False
                 event.set()
 
-    def hand_over(self, items: Sequence[QueuedReply]) -> None:
-        """Replies just committed to the outbox, to send without reading them back."""
+    def hand_over(self, items: Sequence[QueuedReply]) -> bool:
+        """Replies just committed to the outbox, to send without reading them back.
+
+        Only where the workers run: a standby instance leaves them in the outbox for the
+        leader, which :meth:`notify` wakes. Returns whether they were taken."""
+        if not self.running:
+            return False
         for item in items:
             platform = Platform(item.platform)
             fresh = self._fresh.get(platform)
@@ -146,6 +157,7 @@ class Delivery:
                 private_to=item.private_to, hints=dict(item.hints or {}),
                 created_at=item.created_at)
             self._wake[platform].set()
+        return True
 
     def start(self) -> None:
         """Start one worker per sender; calling it again starts only new senders' workers."""

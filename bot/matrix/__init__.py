@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 def install(app: App, **options: int) -> MatrixAdapter:
     """Wire the Matrix connection, sync loop, sender and health check into ``app``.
 
-    The adapter is a runtime part (``start``/``stop``) appended to ``app.runtime``;
+    The adapter is a runtime part (``start``/``stop``) appended to ``app.runtime``, run
+    by the leading process only (one sync loop per bot account in a deployment);
     ``options`` (``sync_timeout_ms``, ``timeline_limit``) are for tests.
     """
     from bot.matrix.adapter import MatrixAdapter
@@ -31,6 +32,6 @@ def install(app: App, **options: int) -> MatrixAdapter:
                             notify=app.delivery.notify, polls=polls, **options)
     app.delivery.add_sender(MatrixSender(connection, db=app.db, catalog=app.catalog,
                                          settings=app.settings, polls=polls))
-    app.web.add_health_check("matrix", adapter.health)
+    app.web.add_health_check("matrix", app.leader.gate(adapter.health))
     app.runtime.append(adapter)
     return adapter

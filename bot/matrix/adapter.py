@@ -82,6 +82,8 @@ class MatrixAdapter:
     """Runs the sync loop for one bot account (a runtime part: ``start`` / ``stop``)."""
 
     name = "matrix"
+    leader_only = True
+    """One sync loop per account in a deployment: :mod:`bot.runtime` runs it in the leader."""
 
     def __init__(self, connection: MatrixConnection, *, db: Database, dispatcher: Dispatcher,
                  catalog: Catalog, settings: Settings, clock: Clock,

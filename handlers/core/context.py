@@ -79,6 +79,8 @@ class Services:
     """The notes feature's questionnaires and reminder policy (``handlers.notes.service``)."""
     votes: Any = None
     """The polls' batched vote writer (``handlers.polls.writer.VoteWriter``)."""
+    retention: Any = None
+    """How long bookkeeping is kept (``storage.repos.retention.RetentionPolicy``)."""
 
 
 @dataclass(slots=True)
@@ -100,6 +102,9 @@ class Context:
     spec: CommandSpec | None = None
     outgoing: list[Outgoing] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
+    counted: list[tuple[str, float, dict[str, str]]] = field(default_factory=list)
+    """Counters to add once the transaction committed (see :meth:`count`)."""
+    observed: list[tuple[str, float, dict[str, str]]] = field(default_factory=list)
     _now: datetime | None = None
 
     @property
@@ -156,6 +161,15 @@ class Context:
         self.outgoing.append(Outgoing(key=key, platform=target.platform, destination=destination,
                                       reply=reply, thread_id=thread_id, edit_of=edit_of,
                                       not_before=not_before))
+
+    def count(self, name: str, amount: float = 1, **labels: str) -> None:
+        """Add to a ``/metrics`` counter when this event's transaction commits (a rolled
+        back or retried event is not counted twice)."""
+        self.counted.append((name, amount, labels))
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        """Record a ``/metrics`` histogram value when this event's transaction commits."""
+        self.observed.append((name, value, labels))
 
     async def schedule(self, key: str, name: str, due_at: datetime,
                        payload: dict[str, Any] | None = None) -> None:

@@ -78,7 +78,7 @@ class Dispatcher:
     def __init__(self, *, db: Database, router: Router, catalog: Catalog, clock: Clock,
                  settings: Settings, services: Services | None = None,
                  notify: Callable[[set[Platform]], None] | None = None,
-                 hand_over: Callable[[Sequence[QueuedReply]], None] | None = None) -> None:
+                 hand_over: Callable[[Sequence[QueuedReply]], bool] | None = None) -> None:
         self.db = db
         self.router = router
         self.catalog = catalog
@@ -296,9 +296,13 @@ class Dispatcher:
 
     def _after_commit(self, ctx: Context, replies: Sequence[Reply],
                       queued: Sequence[QueuedReply] = ()) -> None:
+        for name, amount, labels in ctx.counted:
+            self.services.metrics.incr(name, amount, **labels)
+        for name, value, labels in ctx.observed:
+            self.services.metrics.observe(name, value, **labels)
         platforms = {o.platform for o in ctx.outgoing}
-        if queued and self.hand_over is not None:
-            self.hand_over(queued)
+        if queued and self.hand_over is not None and self.hand_over(queued):
+            pass
         elif ctx.origin is not None and replies:
             platforms.add(ctx.origin.platform)
         if platforms:
@@ -334,9 +338,7 @@ class Dispatcher:
                         **_describe(event), "template": error.template})
                     reply = ctx.reply("errors/internal", private=True)
                 queued = await self._queue(ctx, [reply])
-            if queued and self.hand_over is not None:
-                self.hand_over(queued)
-            else:
+            if not (queued and self.hand_over is not None and self.hand_over(queued)):
                 self.notify({origin.platform})
             return Outcome((reply,))
         except Exception:

@@ -330,6 +330,7 @@ async def cast(ctx: Context, poll: Poll, request: VoteRequest) -> tuple[Slot, di
         request.comment, str(origin.platform) if origin else "console",
         keep_comment=request.comment is None)], ctx.now())
     await mark_dirty(ctx, [poll.id])
+    ctx.count("votes", platform=str(origin.platform) if origin else "console")
     return slot, value
 
 

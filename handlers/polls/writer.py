@@ -115,6 +115,9 @@ class VoteWriter:
                 continue
             platforms: set[Platform] = set()
             for vote in batch:
+                if vote.result == ACCEPTED:
+                    self.dispatcher.services.metrics.incr(
+                        "votes", platform=str(vote.event.origin.platform))
                 if vote.result == ACCEPTED and vote.reply is not None:
                     platforms.add(vote.event.origin.platform)
                 if not vote.future.done():
