@@ -73,6 +73,8 @@ async def test_a_member_opens_a_dm_and_talks_to_the_bot(matrix_bot: Bots,
     me = await bernard.send_text(dm, "!cohorte moi")
     shown = await bernard.wait_for(dm, matching(sender=bot.user_id, body_contains="Bernard"),
                                    since=me)
+    record = await bernard.wait_for(dm, matching(sender=bot.user_id, msgtype="m.file"),
+                                    since=me)
     chat = await bernard.send_text(dm, "bonjour le bot")
     answer = await bernard.wait_for(dm, matching(sender=bot.user_id), since=chat)
 
@@ -80,6 +82,7 @@ async def test_a_member_opens_a_dm_and_talks_to_the_bot(matrix_bot: Bots,
     assert shown["content"]["msgtype"] == "m.notice"
     assert "m.relates_to" not in shown["content"]
     assert "Barre-des-Cévennes" in shown["content"]["body"]
+    assert record["content"]["body"] == "mes-donnees.json", "the whole record comes as a file"
     assert "Je n'ai pas compris" in answer["content"]["body"]
 
 

@@ -186,11 +186,22 @@ async def test_a_campaign_answered_nudged_closed_and_exported_on_slack(
     assert set(buttons(closed_a2)) == {"Résultats"}, "no more answer buttons once closed"
     assert "clos" in closed_a2["text"].lower()
 
+    # the closing also posts pictures in the cohort channel: the campaign table, and the
+    # grid of each availability question (a1, a5 and a8 of the Note d'arbitrage)
+    pictures = [f for f in rig.emu.files.values() if f.completed]
+    dates = {f"sondage-{polls[k].id}.png" for k in ("a1", "a5", "a8")}
+    assert {f.filename for f in pictures} == {"campagne-note-arbitrage.png"} | dates
+    for picture in pictures:
+        assert picture.channels == ["C1"] and picture.alt_txt, \
+            "the pictures are for everyone, with a text summary for screen readers"
+        assert rig.emu.file_bytes(picture.id)[:8] == b"\x89PNG\r\n\x1a\n"
+
     # exports are files, posted where only the coordinator sees them
     clock.advance(minutes=1)
     _, url = await rig.command("campagne exporter note-arbitrage")
     await rig.settle()
-    uploaded = {f.filename.rsplit(".", 1)[1]: f for f in rig.emu.files.values() if f.completed}
+    uploaded = {f.filename.rsplit(".", 1)[1]: f for f in rig.emu.files.values()
+                if f.completed and f not in pictures}
     assert set(uploaded) == {"csv", "xlsx"}, rig.emu.calls_to("files.completeUploadExternal")
     assert all(f.channels == [rig.emu.im_id("U1")] for f in uploaded.values()), \
         "a coordinator's export is not posted in the cohort channel"

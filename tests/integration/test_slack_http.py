@@ -118,8 +118,10 @@ async def test_a_slack_mention_links_the_account_and_the_person_is_recognised(
 
     _, url = await rig.command("moi", user="U3")
     await rig.settle()
-    assert "Zoé Durand" in rig.emu.responses(url)[0]["text"]
-    assert "Gruissan" in rig.emu.responses(url)[0]["text"]
+    assert "message privé" in rig.emu.responses(url)[0]["text"], \
+        "moi comes with the record as a file: Slack has no private files in a channel"
+    [shown] = [m for m in rig.emu.messages(rig.emu.im_id("U3")) if m.get("text")]
+    assert "Zoé Durand" in shown["text"] and "Gruissan" in shown["text"]
 
 
 async def test_an_unknown_person_is_greeted_by_their_slack_name_and_told_how_to_join(
