@@ -218,6 +218,19 @@ class RelayRepo:
             RelayMessage.reaction == reaction, RelayMessage.target_room == target_room,
             RelayMessage.deleted.is_(False)))).all()
 
+    async def reaction_sent(self, relay: RelayMessage) -> RelayMessage | None:
+        """Of the reactions like ``relay`` (same message, key and target room), the one whose
+        copy was actually sent (the first; later ones only counted)."""
+        return await self.session.scalar(
+            select(RelayMessage).join(OutboxMessage, OutboxMessage.key == RelayMessage.outbox_key)
+            .where(RelayMessage.kind == "reaction",
+                   RelayMessage.source_platform == relay.source_platform,
+                   RelayMessage.source_room == relay.source_room,
+                   RelayMessage.annotates == relay.annotates,
+                   RelayMessage.reaction == relay.reaction,
+                   RelayMessage.target_room == relay.target_room)
+            .order_by(RelayMessage.id.desc()).limit(1))
+
     async def of_source(self, platform: str, room_id: str, source_id: str
                         ) -> Sequence[RelayMessage]:
         return (await self.session.scalars(select(RelayMessage).where(
