@@ -37,6 +37,7 @@ from nio import (
 )
 
 from bot.matrix.connection import LoginRefused, MatrixConnection, RoomInfo
+from bot.matrix import room_events
 from bot.matrix.events import MalformedEvent, RoomView, translate
 from handlers.core.clock import Clock
 from handlers.core.dispatch import Dispatcher
@@ -88,6 +89,9 @@ class MatrixAdapter:
         self._first_sync = asyncio.Event()
         self._undecrypted: list[tuple[str, MegolmEvent, int]] = []
         self._warned_encrypted: set[str] = set()
+        self.bridged: Callable[[str], bool] | None = None
+        """Set by the bridge: whether a room's chatter is relayed (then it is handed to the
+        dispatcher as ``RoomMessageEvent``s; otherwise only commands and DMs are)."""
 
     @property
     def user_id(self) -> str:
@@ -325,6 +329,12 @@ class MatrixAdapter:
             return
         if neutral is not None:
             await self.dispatcher.handle(neutral)
+        elif self.bridged is not None and not room.is_direct and self.bridged(room.room_id):
+            relayed = room_events.translate(
+                source, room.room_id, display_name=self.connection.display_name(
+                    room.room_id, str(sender)))
+            if relayed is not None:
+                await self.dispatcher.handle(relayed)
 
     async def _on_member_event(self, room: RoomInfo, source: dict[str, Any]) -> None:
         """Someone left a DM: forget it, so the next private message opens a fresh one."""

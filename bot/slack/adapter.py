@@ -30,14 +30,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import SlackConfig
-from bot.slack import listeners
+from bot.slack import listeners, room_events
 from bot.slack.directory import SlackDirectory
 from bot.slack.http import SlackHttpEndpoint
 from bot.slack.pace import ChannelPacer
 from bot.slack.sender import SlackSender
 from handlers.core.clock import Clock
 from handlers.core.dispatch import Dispatcher
-from handlers.core.events import Event
+from handlers.core.events import Event, RoomMessageEvent
 from messages.render.slack import POLL_FORM_LABELS, to_mrkdwn
 from messages.texts import Catalog
 from storage.db import Database
@@ -100,6 +100,12 @@ class SlackAdapter:
         self._unreadable = to_mrkdwn(catalog.render(language, "slack/unreadable_request",
                                                     prefix="/cohorte "))
         self._lanes: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self.bridged: Callable[[str], bool] | None = None
+        """Set by the bridge: whether a channel's chatter is relayed (then its messages,
+        edits, deletions and reactions are submitted as ``RoomMessageEvent``s)."""
+        self.room_gate: Callable[[str], Awaitable[None]] | None = None
+        """Set by the bridge: room messages of a channel wait for it (the history missed
+        while the bot was down is relayed first, so the order holds)."""
 
     # ------------------------------------------------------------------ wiring
 
@@ -113,6 +119,9 @@ class SlackAdapter:
 
     def unreadable_text(self) -> str:
         return self._unreadable
+
+    def is_bridged(self, channel: str) -> bool:
+        return self.bridged is not None and self.bridged(channel)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -233,6 +242,8 @@ class SlackAdapter:
     async def _work(self, event: Event, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             await asyncio.wait([previous])
+        if isinstance(event, RoomMessageEvent) and self.room_gate is not None:
+            await self.room_gate(event.origin.room.room_id)
         await self.endpoint.idle()
         async with self._slots:
             try:
@@ -242,7 +253,13 @@ class SlackAdapter:
             await self.dispatcher.handle(event)
 
     async def _with_name(self, event: Event) -> Event:
-        """The event with the person's Slack real name, for people the bot does not know yet."""
+        """The event with the person's Slack real name, for people the bot does not know yet
+        (and, for a relayed message, the names of the people it mentions)."""
+        if isinstance(event, RoomMessageEvent):
+            mentioned = room_events.mentioned_users(event)
+            if mentioned:
+                names = {u: n for u in mentioned if (n := await self.directory.real_name(u))}
+                event = room_events.with_mention_names(event, names)
         origin = getattr(event, "origin", None)
         if origin is None or origin.user_display_name:
             return event
@@ -254,7 +271,11 @@ class SlackAdapter:
 
 
 def _lane(event: Event) -> tuple[str, str] | None:
+    """Events run in order per person and conversation; room chatter in order per room
+    (the bridge copies a channel's messages in the order they were written)."""
     origin = getattr(event, "origin", None)
     if origin is None:
         return None
+    if isinstance(event, RoomMessageEvent):
+        return origin.room.room_id, ""
     return origin.room.room_id, origin.user.user_id
