@@ -113,7 +113,7 @@ async def _post(ctx: Context, bridged: BridgedRoom, event: RoomMessageEvent) -> 
             "deleted": False})
         if not claimed:
             continue
-        base = card("post", lang, sender, event, thread=thread)
+        base = card("post", bridged, sender, event, thread=thread)
         pieces: list[tuple[str, dict[str, Any]]] = [(p, base) for p in parts]
         pieces += [("", {**base, "file": f.to_dict()}) for f in event.files]
         target = RoomRef(Platform(target_platform), target_room)
@@ -123,13 +123,15 @@ async def _post(ctx: Context, bridged: BridgedRoom, event: RoomMessageEvent) -> 
     ctx.changed.add("bridge")
 
 
-def card(op: str, lang: str, sender: dict[str, Any] | None, event: RoomMessageEvent, *,
+def card(op: str, bridged: BridgedRoom, sender: dict[str, Any] | None, event: RoomMessageEvent,
+         *,
          thread: dict[str, str] | None = None, target: dict[str, str] | None = None,
          **extra: Any) -> dict[str, Any]:
     """What the platforms need to show a copy: see HACKING.md, "Bridge"."""
     origin = event.origin
     return {
-        "type": CARD_TYPE, "version": 1, "op": op, "lang": lang, "sender": sender,
+        "type": CARD_TYPE, "version": 1, "op": op, "lang": bridged.cohort.language,
+        "cohort": bridged.cohort.id, "sender": sender,
         "emote": event.emote, "thread": thread, "target": target,
         "source": {"platform": str(origin.platform), "room": origin.room.room_id,
                    "id": event.message_id,
@@ -310,7 +312,7 @@ async def _edit(ctx: Context, bridged: BridgedRoom, event: RoomMessageEvent) -> 
         if not await ctx.store.relays.set_last_change(relay.id, change):
             continue
         known = await ctx.store.relays.target_id(relay)
-        edit_card = card("edit", bridged.cohort.language, sender, event,
+        edit_card = card("edit", bridged, sender, event,
                          target={"id": known} if known else {"key": relay.outbox_key})
         ctx.send(RoomRef(Platform(relay.target_platform), relay.target_room),
                  Reply(first, card=edit_card), key=sub_key(relay.outbox_key, f"e:{change}"),
@@ -332,7 +334,7 @@ async def _delete(ctx: Context, bridged: BridgedRoom, event: RoomMessageEvent) -
         for key in keys:
             known = relay.target_id if key == relay.outbox_key else None
             ctx.send(target, Reply("", card=card(
-                "delete", bridged.cohort.language, None, event,
+                "delete", bridged, None, event,
                 target={"id": known} if known else {"key": key})),
                 key=sub_key(key, "d"), edit_of=key)
 
@@ -360,7 +362,7 @@ async def _react(ctx: Context, bridged: BridgedRoom, event: RoomMessageEvent) ->
         if not claimed or others:
             continue
         ctx.send(RoomRef(Platform(target_platform), target_room), Reply("", card=card(
-            "react", bridged.cohort.language, None, event, target=target,
+            "react", bridged, None, event, target=target,
             reaction=event.reaction)), key=key)
 
 
@@ -378,6 +380,6 @@ async def _unreact(ctx: Context, bridged: BridgedRoom, event: RoomMessageEvent,
     if target is None or sent_by is None:
         return
     ctx.send(RoomRef(Platform(relay.target_platform), relay.target_room), Reply("", card=card(
-        "unreact", bridged.cohort.language, None, event, target=target,
+        "unreact", bridged, None, event, target=target,
         reaction=relay.reaction, reaction_ref={"key": sent_by.outbox_key})),
         key=sub_key(relay.outbox_key, "d"))
