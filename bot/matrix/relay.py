@@ -8,15 +8,16 @@ sender does): a copy retried after a crash is not posted twice.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import Any
 
-from nio import RoomRedactResponse, UploadResponse
+from nio import LocalProtocolError, RoomRedactResponse, SendRetryError, UploadResponse
 
 from bot.bridge.transport import FileFetcher, FileUnavailable, SentIndex
-from bot.delivery import Outbound, Sent
-from bot.matrix.sender import MatrixSender, _edit, txn_id
+from bot.delivery import Outbound, PermanentSendError, Sent, TransientSendError
+from bot.matrix.sender import READY_TIMEOUT_S, MatrixSender, _edit, txn_id
 from handlers.core.events import Reply, SharedFile
 from messages.render.relay import human_size, matrix_content, matrix_file_content
 from messages.texts import Catalog
@@ -42,6 +43,21 @@ class MatrixRelay:
         return self.sender.connection.client
 
     async def send(self, message: Outbound) -> Sent:
+        """Deliver one copy; errors become Transient/PermanentSendError as the port says."""
+        try:
+            await asyncio.wait_for(self.sender.connection.ready.wait(), READY_TIMEOUT_S)
+        except TimeoutError:
+            raise TransientSendError("matrix not connected yet") from None
+        try:
+            return await self._send(message)
+        except (TransientSendError, PermanentSendError):
+            raise
+        except (OSError, TimeoutError, ConnectionError) as error:
+            raise TransientSendError(f"network: {type(error).__name__}: {error}") from None
+        except (LocalProtocolError, SendRetryError) as error:
+            raise TransientSendError(f"not ready to send here yet: {error}") from None
+
+    async def _send(self, message: Outbound) -> Sent:
         card = message.reply.card or {}
         op = card.get("op")
         room = message.destination

@@ -78,6 +78,8 @@ class SlackAdapter:
         self.directory = SlackDirectory(self.client)
         labels = {name: catalog.render_block(language, "slack/form_labels", name) or name
                   for name in POLL_FORM_LABELS}
+        pacer = pacer or ChannelPacer(per_second=config.posts_per_second,
+                                      burst=max(3, config.posts_per_second))
         self.sender = SlackSender(self.client, db, clock, pacer=pacer, form_labels=labels)
         self.bolt = AsyncApp(
             name="cohortbot",
