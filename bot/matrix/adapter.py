@@ -36,8 +36,8 @@ from nio import (
     SyncResponse,
 )
 
-from bot.matrix.connection import LoginRefused, MatrixConnection, RoomInfo
 from bot.matrix import room_events
+from bot.matrix.connection import LoginRefused, MatrixConnection, RoomInfo
 from bot.matrix.events import MalformedEvent, RoomView, translate
 from handlers.core.clock import Clock
 from handlers.core.dispatch import Dispatcher

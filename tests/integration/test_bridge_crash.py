@@ -64,7 +64,7 @@ class BridgeProcess:
 
 async def wait_until(check: Callable[[], bool], timeout: float) -> None:  # noqa: ASYNC109
     async with asyncio.timeout(timeout):
-        while not check():
+        while not check():  # noqa: ASYNC110 (another process)
             await asyncio.sleep(0.05)
 
 

@@ -128,7 +128,7 @@ class BridgeRig:
 
     async def wait_slack(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
-            while len(self.relayed_to_slack()) < count:
+            while len(self.relayed_to_slack()) < count:  # noqa: ASYNC110 (the emulator)
                 await asyncio.sleep(0.02)
         return self.relayed_to_slack()
 
