@@ -85,7 +85,13 @@ class BridgeRuntime:
     def on_change(self, changed: set[str]) -> None:
         if changed & {"bridge", "rooms"} and not self._refreshing:
             self._refreshing = True
-            self._tasks.append(asyncio.create_task(self._refresh_soon(), name="bridge-refresh"))
+            task = asyncio.create_task(self._refresh_soon(), name="bridge-refresh")
+            self._tasks.append(task)
+            task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
 
     async def _refresh_soon(self) -> None:
         try:
