@@ -181,8 +181,13 @@ class RelayRepo:
             OutboxMessage.key == RelayMessage.outbox_key,
             OutboxMessage.status == OutboxStatus.SENT).scalar_subquery()
         result = await self.session.execute(
-            update(RelayMessage).where(RelayMessage.target_id.is_(None))
-            .values(target_id=delivered))
+            update(RelayMessage).where(
+                RelayMessage.target_id.is_(None),
+                RelayMessage.outbox_key.in_(select(OutboxMessage.key).where(
+                    OutboxMessage.key.startswith(RELAY_KEY_PREFIX),
+                    OutboxMessage.status == OutboxStatus.SENT,
+                    OutboxMessage.message_id.is_not(None))))
+            .values(target_id=delivered).execution_options(synchronize_session=False))
         return int(result.rowcount or 0)
 
     async def set_last_change(self, relay_id: int, change_id: str) -> bool:

@@ -172,3 +172,27 @@ async def test_messages_posted_while_events_were_lost_are_relayed_once_in_order(
         assert sorted(bodies, key=bodies.index) == bodies
         assert [b for b in bodies if b.startswith("perdu")] == \
             ["perdu 2", "perdu 0", "perdu 1", "perdu 3", "perdu 4"]
+
+
+async def test_reactions_follow_both_ways(synapse: LocalSynapse, matrix_users: Users,
+                                          tmp_path: Path) -> None:
+    nathalie = await matrix_users("nathalie")
+    async with BridgeRig.started(synapse, tmp_path, nathalie) as rig:
+        bob = rig.slack("U2")
+        ts = await bob.say("On part sur le 12 ?")
+        copy = await matrix_copy(rig, nathalie, "On part sur le 12")
+        await bob.react(ts, "thumbsup")
+        reaction = await nathalie.wait_for(rig.room, lambda e: e["type"] == "m.reaction")
+        assert reaction["content"]["m.relates_to"] == {
+            "rel_type": "m.annotation", "event_id": copy["event_id"], "key": "👍"}
+        await bob.react(ts, "thumbsup", removed=True)
+        await nathalie.wait_for(rig.room, lambda e: e["type"] == "m.room.redaction" and (
+            e.get("redacts") or e["content"].get("redacts")) == reaction["event_id"])
+
+        mine = await nathalie.react(rig.room, copy["event_id"], "🎉")
+        call = await rig.emu.wait_for_call("reactions.add")
+        assert (call.args["timestamp"], call.args["name"]) == (ts, "tada")
+        await nathalie.redact(rig.room, mine)
+        removed = await rig.emu.wait_for_call("reactions.remove")
+        assert removed.args["name"] == "tada"
+        assert "reactions" not in rig.emu.message(CHANNEL, ts)
