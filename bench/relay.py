@@ -9,6 +9,8 @@ between ``#general`` and a Matrix room. Measured in the same run, round by round
   copy reaches the emulator (one Synapse hop to the bot + the bridge);
 - **Slack → Matrix**: a signed Events API request reaches the bot; until the copy
   reaches the other Matrix user's sync (the bridge + one Synapse hop).
+- **raw sequential sends**: one Matrix client sending a burst one message after the other,
+  the floor for ordered copies into one room.
 
 "Added" = direction minus raw, at the same percentile. Then a burst of ``--burst``
 messages each way: ordered throughput (first send to last copy), lost and doubled.
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -166,6 +169,19 @@ class Bench:
 
     # ------------------------------------------------------------------ bursts
 
+    async def raw_sends(self, count: int) -> dict[str, Any]:
+        """The floor for ordered copies into one Matrix room: one client sending ``count``
+        messages one after the other (what the bridge must do to keep the order), until
+        the other client has the last one."""
+        started = time.perf_counter()
+        last = ""
+        for n in range(count):
+            last = await self.alice.send_text(self.raw_room, f"seq {n}")
+        await self.bob.wait_for(self.raw_room, lambda e: e["event_id"] == last, timeout=120)
+        elapsed = time.perf_counter() - started
+        return {"messages": count, "seconds": round(elapsed, 2),
+                "per_second": round(count / elapsed, 1)}
+
     async def burst_slack_to_matrix(self, count: int) -> dict[str, Any]:
         texts = [f"burst-s {n}" for n in range(count)]
         started = time.perf_counter()
@@ -186,12 +202,20 @@ class Bench:
         return self._burst(texts, got, elapsed, sent)
 
     async def burst_matrix_to_slack(self, count: int) -> dict[str, Any]:
+        """The bot is paused (SIGSTOP) while the burst is written, then resumed: what is
+        measured is how fast the bridge drains an ordered backlog, not how fast one Matrix
+        client can send."""
         texts = [f"burst-m {n}" for n in range(count)]
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
         started = time.perf_counter()
-        first = time.time()
-        for text in texts:
-            await self.alice.send_text(self.room, text)
-        sent = time.perf_counter() - started
+        try:
+            for text in texts:
+                await self.alice.send_text(self.room, text)
+        finally:
+            sent = time.perf_counter() - started
+            first = time.time()
+            self.proc.send_signal(signal.SIGCONT)
 
         def copies() -> list[str]:
             return [m["text"] for m in self.emu.messages(CHANNEL)
@@ -235,6 +259,7 @@ async def run(rounds: int, burst: int, work: Path) -> dict[str, Any]:
                                                   results["raw_one_hop"]["p50_ms"], 1)
             results[name]["added_p95_ms"] = round(results[name]["p95_ms"] -
                                                   results["raw_one_hop"]["p95_ms"], 1)
+        results["raw_sequential_sends"] = await bench.raw_sends(burst)
         results["burst_slack_to_matrix"] = await bench.burst_slack_to_matrix(burst)
         results["burst_matrix_to_slack"] = await bench.burst_matrix_to_slack(burst)
         log = (work / "bot.log").read_text(encoding="utf-8", errors="replace")

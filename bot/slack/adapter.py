@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 WORK_SLOTS = 8
 """Slack events handled at once; more wait their turn (the database serialises writes)."""
 STOP_GRACE = 5.0
+ROOM_PATIENCE = 0.005
+"""Seconds a relayed room message waits at most for the endpoint to be quiet: the messages
+of a channel run one after the other, so a longer wait would add up over a burst."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -244,9 +247,12 @@ class SlackAdapter:
     async def _work(self, event: Event, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             await asyncio.wait([previous])
-        if isinstance(event, RoomMessageEvent) and self.room_gate is not None:
-            await self.room_gate(event.origin.room.room_id)
-        await self.endpoint.idle()
+        if isinstance(event, RoomMessageEvent):
+            if self.room_gate is not None:
+                await self.room_gate(event.origin.room.room_id)
+            await self.endpoint.idle(ROOM_PATIENCE)
+        else:
+            await self.endpoint.idle()
         async with self._slots:
             try:
                 event = await self._with_name(event)
