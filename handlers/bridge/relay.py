@@ -86,7 +86,7 @@ async def on_room_message(ctx: Context, event: RoomMessageEvent) -> None:
 async def _post(ctx: Context, bridged: BridgedRoom, event: RoomMessageEvent) -> None:
     origin = event.origin
     platform, room = str(origin.platform), origin.room.room_id
-    sender = await _sender(ctx, event)
+    sender: dict[str, Any] | None = None
     text = await _enrich(ctx, bridged, event.text)
     lang = bridged.cohort.language
     if event.unsupported:
@@ -113,6 +113,7 @@ async def _post(ctx: Context, bridged: BridgedRoom, event: RoomMessageEvent) -> 
             "deleted": False})
         if not claimed:
             continue
+        sender = sender or await _sender(ctx, event)
         base = card("post", bridged, sender, event, thread=thread)
         pieces: list[tuple[str, dict[str, Any]]] = [(p, base) for p in parts]
         pieces += [("", {**base, "file": f.to_dict()}) for f in event.files]

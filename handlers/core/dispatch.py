@@ -116,17 +116,19 @@ class Dispatcher:
             return Outcome(outcome.replies, outcome.duplicate, failed=True)
 
     async def _room_message(self, event: RoomMessageEvent) -> Outcome:
-        """Room chatter: once per platform event, handlers write what they must (the bridge
-        queues its copies in the outbox), and nothing is ever answered in the room, not
-        even an apology when a handler fails (the failure is logged and counted)."""
+        """Room chatter: handlers write what they must (the bridge queues its copies in the
+        outbox), and nothing is ever answered in the room, not even an apology when a
+        handler fails (the failure is logged and counted).
+
+        The platform event id is not claimed here: the same message comes back through
+        other paths with other ids (Slack history read after an outage), so room-message
+        handlers keep themselves to once with their own unique keys (the bridge's
+        ``relay_message``), which also saves a write per message.
+        """
         try:
             async with self.db.session() as session:
                 store = Store(session)
                 ctx = self._context(event, store)
-                origin = event.origin
-                if origin.event_id is not None and not await store.processed.claim(
-                        origin.platform, origin.event_id, ctx.now()):
-                    return Outcome((), duplicate=True)
                 for _name, handler in self.router.room_message_handlers():
                     await handler(ctx, event)
                 await self._queue(ctx, [])

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import Cohort, LinkedRoom, OutboxMessage, OutboxStatus
 from storage.models_bridge import Bridge, BridgeCursor, RelayMessage
@@ -69,24 +70,21 @@ class BridgeRepo:
 
     async def room(self, platform: str, room_id: str) -> BridgedRoom | None:
         """The bridged room ``room_id`` with its targets, or None when its cohort is not
-        bridged (or it has no room on another platform)."""
-        found = (await self.session.execute(
-            select(LinkedRoom.cohort_id, Cohort)
-            .join(Cohort, Cohort.id == LinkedRoom.cohort_id)
-            .join(Bridge, Bridge.cohort_id == LinkedRoom.cohort_id)
-            .where(LinkedRoom.platform == platform, LinkedRoom.room_id == room_id,
-                   Bridge.enabled.is_(True)))).first()
-        if found is None:
-            return None
-        cohort_id, cohort = found
-        others = (await self.session.execute(
-            select(LinkedRoom.platform, LinkedRoom.room_id)
-            .where(LinkedRoom.cohort_id == cohort_id, LinkedRoom.platform != platform,
+        bridged (or it has no room on another platform). One query: it runs for every
+        message of a bridged room."""
+        source = aliased(LinkedRoom)
+        rows = (await self.session.execute(
+            select(Cohort, LinkedRoom.platform, LinkedRoom.room_id)
+            .join(source, source.cohort_id == Cohort.id)
+            .join(Bridge, Bridge.cohort_id == Cohort.id)
+            .join(LinkedRoom, LinkedRoom.cohort_id == Cohort.id)
+            .where(source.platform == platform, source.room_id == room_id,
+                   Bridge.enabled.is_(True), LinkedRoom.platform != platform,
                    LinkedRoom.platform.in_(BRIDGED_PLATFORMS))
             .order_by(LinkedRoom.id))).all()
-        if not others:
+        if not rows:
             return None
-        return BridgedRoom(platform, room_id, cohort, tuple((p, r) for p, r in others))
+        return BridgedRoom(platform, room_id, rows[0][0], tuple((p, r) for _, p, r in rows))
 
     async def record_error(self, cohort_id: int, error: str, now: datetime) -> None:
         await self.session.execute(update(Bridge).where(Bridge.cohort_id == cohort_id).values(
