@@ -25,8 +25,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import aiohttp
+from aiohttp import web
 
 from bot.bridge.transport import FileUnavailable, RelayingSender, SentIndex
 from bot.delivery import Outbound, Sent
@@ -51,6 +53,7 @@ HISTORY_PAGE = 200
 HISTORY_MAX_PAGES = 50
 THREADS_PER_CHECK = 50
 RECORD_EVERY = 0.2
+AVATAR_PATH = "/pont/avatars"
 
 
 class BridgeRuntime:
@@ -71,6 +74,7 @@ class BridgeRuntime:
         self._lags: dict[int, int] = {}
         self._wake = asyncio.Event()
         self._refreshing = False
+        self._avatars: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ wiring
 
@@ -321,6 +325,31 @@ class BridgeRuntime:
 
     matrix_connection: Any = None
 
+    # ------------------------------------------------------------------ avatars
+
+    def picture_url(self, mxc: str) -> str | None:
+        """A URL of the bot's own server showing a Matrix avatar to Slack (which cannot
+        read the homeserver's authenticated media); only avatars seen here are served."""
+        server, _, media = mxc[len("mxc://"):].partition("/")
+        if not server or not media or "/" in media:
+            return None
+        self._avatars.add((server, media))
+        base = self.app.settings.public_url.rstrip("/")
+        return f"{base}{AVATAR_PATH}/{quote(server, safe='')}/{quote(media, safe='')}"
+
+    async def serve_avatar(self, request: web.Request) -> web.StreamResponse:
+        from nio import ThumbnailResponse
+
+        key = (request.match_info["server"], request.match_info["media"])
+        client = self.matrix_connection.client if self.matrix_connection else None
+        if key not in self._avatars or client is None:
+            raise web.HTTPNotFound()
+        response = await client.thumbnail(key[0], key[1], 96, 96)
+        if not isinstance(response, ThumbnailResponse):
+            raise web.HTTPNotFound()
+        return web.Response(body=response.body, content_type=response.content_type,
+                            headers={"Cache-Control": "public, max-age=86400"})
+
 
 def _ts(when: datetime) -> str:
     return f"{when.timestamp():.6f}"
@@ -344,8 +373,8 @@ def install(app: App) -> BridgeRuntime:
         runtime.index)
     slack_sender = app.slack.sender
     app.delivery.senders[Platform.SLACK] = RelayingSender(
-        slack_sender, SlackRelay(slack_sender, app.catalog, runtime.index, fetchers),
-        runtime.index)
+        slack_sender, SlackRelay(slack_sender, app.catalog, runtime.index, fetchers,
+                                 picture_url=runtime.picture_url), runtime.index)
     app.delivery.listeners.append(runtime.on_sent)
     matrix.bridged = lambda room_id: runtime.is_bridged("matrix", room_id)
     app.slack.bridged = lambda channel: runtime.is_bridged("slack", channel)
@@ -359,6 +388,7 @@ def install(app: App) -> BridgeRuntime:
 
     app.services.on_change = on_change
     app.web.add_health_check("bridge", runtime.health)
+    app.web.add_routes([web.get(AVATAR_PATH + "/{server}/{media}", runtime.serve_avatar)])
     app.runtime.insert(0, runtime)
     app.bridge = runtime
     return runtime

@@ -332,7 +332,8 @@ class MatrixAdapter:
         elif self.bridged is not None and not room.is_direct and self.bridged(room.room_id):
             relayed = room_events.translate(
                 source, room.room_id, display_name=self.connection.display_name(
-                    room.room_id, str(sender)))
+                    room.room_id, str(sender)),
+                avatar=self.connection.avatar(room.room_id, str(sender)))
             if relayed is not None:
                 await self.dispatcher.handle(relayed)
 

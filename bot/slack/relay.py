@@ -10,6 +10,7 @@ key before posting again (see :mod:`bot.slack.sender`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import emoji
@@ -32,8 +33,10 @@ GONE = frozenset({"message_not_found", "no_reaction", "already_reacted", "file_n
 
 class SlackRelay:
     def __init__(self, sender: SlackSender, catalog: Catalog, index: SentIndex,
-                 fetchers: dict[str, FileFetcher], max_file_bytes: int = MAX_FILE_BYTES
-                 ) -> None:
+                 fetchers: dict[str, FileFetcher], max_file_bytes: int = MAX_FILE_BYTES,
+                 picture_url: Callable[[str], str | None] | None = None) -> None:
+        self.picture_url = picture_url
+        """Turns a Matrix avatar (``mxc://``) into a URL Slack can fetch, if there is one."""
         self.sender = sender
         self.catalog = catalog
         self.index = index
@@ -98,7 +101,7 @@ class SlackRelay:
             "channel": channel, "text": slack_text(message.reply, card) or " ",
             "metadata": {"event_type": METADATA_EVENT_TYPE,
                          "event_payload": {"key": message.key}},
-            **slack_identity(card)}
+            **slack_identity(self._public_picture(card))}
         if thread:
             args["thread_ts"] = thread
         try:
@@ -137,6 +140,14 @@ class SlackRelay:
         files = response.get("files") or [{}]
         file_id = files[0].get("id") if isinstance(files[0], dict) else None
         return Sent(f"file:{file_id}" if file_id else None, channel)
+
+    def _public_picture(self, card: dict[str, Any]) -> dict[str, Any]:
+        sender = card.get("sender") or {}
+        avatar = sender.get("avatar")
+        if not isinstance(avatar, str) or not avatar.startswith("mxc://") or \
+                self.picture_url is None:
+            return card
+        return {**card, "sender": {**sender, "avatar": self.picture_url(avatar)}}
 
     def _note(self, card: dict[str, Any]) -> str:
         shared = SharedFile.from_dict(card["file"])

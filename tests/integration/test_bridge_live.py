@@ -196,3 +196,35 @@ async def test_reactions_follow_both_ways(synapse: LocalSynapse, matrix_users: U
         removed = await rig.emu.wait_for_call("reactions.remove")
         assert removed.args["name"] == "tada"
         assert "reactions" not in rig.emu.message(CHANNEL, ts)
+
+
+async def test_a_matrix_authors_picture_shows_on_slack(
+        synapse: LocalSynapse, matrix_users: Users, tmp_path: Path) -> None:
+    import io
+    from urllib.parse import urlsplit
+
+    import aiohttp
+    from PIL import Image
+
+    nathalie = await matrix_users("nathalie")
+    async with BridgeRig.started(synapse, tmp_path, nathalie) as rig:
+        picture = io.BytesIO()
+        Image.new("RGB", (128, 128), "blue").save(picture, "PNG")
+        uploaded, _ = await nathalie.client.upload(io.BytesIO(picture.getvalue()),
+                                                   content_type="image/png",
+                                                   filename="me.png",
+                                                   filesize=len(picture.getvalue()))
+        await nathalie.client.set_avatar(uploaded.content_uri)
+        await nathalie.wait_for(rig.room, lambda e: e["type"] == "m.room.member" and (
+            e["content"].get("avatar_url") == uploaded.content_uri))
+        await nathalie.send_text(rig.room, "me voici")
+        [posted] = await rig.wait_slack(1)
+        path = urlsplit(posted["icon_url"]).path
+        assert path.startswith("/pont/avatars/")
+        async with aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{rig.app.web.port}"
+            async with session.get(base + path) as response:
+                assert response.status == 200
+                assert response.content_type.startswith("image/")
+            async with session.get(base + "/pont/avatars/localhost/unknown") as response:
+                assert response.status == 404
