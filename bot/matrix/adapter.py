@@ -56,6 +56,9 @@ GAP_PAGE = 100
 GAP_MAX_PAGES = 50
 MAX_BACKOFF_S = 10.0
 UNDECRYPTED_RETRIES = 5
+RELAY_ATTEMPTS = 3
+"""Tries for a bridged room message whose handling failed (a database hiccup): the sync
+token moves on after it, and Matrix, unlike Slack, has no later history check."""
 MATRIX = Platform.MATRIX
 
 
@@ -335,7 +338,10 @@ class MatrixAdapter:
                     room.room_id, str(sender)),
                 avatar=self.connection.avatar(room.room_id, str(sender)))
             if relayed is not None:
-                await self.dispatcher.handle(relayed)
+                for attempt in range(RELAY_ATTEMPTS):
+                    if not (await self.dispatcher.handle(relayed)).failed:
+                        break
+                    await asyncio.sleep(0.2 * (attempt + 1))
 
     async def _on_member_event(self, room: RoomInfo, source: dict[str, Any]) -> None:
         """Someone left a DM: forget it, so the next private message opens a fresh one."""
