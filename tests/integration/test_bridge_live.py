@@ -3,6 +3,7 @@ bot) and one on Matrix (a real nio client on a real Synapse), hold one conversat
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -228,3 +229,25 @@ async def test_a_matrix_authors_picture_shows_on_slack(
                 assert response.content_type.startswith("image/")
             async with session.get(base + "/pont/avatars/localhost/unknown") as response:
                 assert response.status == 404
+
+
+async def test_slack_messages_written_while_the_homeserver_is_down_arrive_once_in_order(
+        synapse: LocalSynapse, matrix_users: Users, tmp_path: Path) -> None:
+    nathalie = await matrix_users("nathalie")
+    async with BridgeRig.started(synapse, tmp_path, nathalie) as rig:
+        bob = rig.slack("U2")
+        await bob.say("avant la panne")
+        await matrix_copy(rig, nathalie, "avant la panne")
+        await synapse.stop()
+        try:
+            for n in range(6):
+                await bob.say(f"pendant {n}")
+            await asyncio.sleep(1.5)
+        finally:
+            await synapse.start()
+        await matrix_copy(rig, nathalie, "pendant 5", timeout=60)
+        await nathalie.send_text(rig.room, "de retour")
+        [back] = await rig.wait_slack(1, timeout=30)
+        assert back["text"] == "de retour"
+        bodies = [e["content"]["body"].split(": ", 1)[-1] for e in rig.from_bot(nathalie)]
+        assert bodies == ["avant la panne"] + [f"pendant {n}" for n in range(6)]

@@ -8,6 +8,7 @@ from bot.bootstrap import App
 from bot.delivery import Outbound
 from handlers.core.events import SharedFile
 from handlers.core.ids import Platform
+from storage.models import OutboxStatus
 from storage.uow import Store
 from tests.conftest import load_demo
 from tests.support.bridge import MATRIX_ROOM, SLACK_CHANNEL, Poster, link_people, link_rooms
@@ -228,3 +229,31 @@ async def test_a_member_may_not_switch_the_bridge(bridged: App) -> None:
     bernard = person(bridged, Platform.SLACK, "U2", SLACK_CHANNEL)
     answer = await bernard.say("cohorte pont desactiver")
     assert "coordina" in answer.lower()
+
+
+async def test_a_copy_is_retried_for_as_long_as_its_platform_is_down(bridged: App) -> None:
+    from bot.bridge.transport import RelayingSender, SentIndex
+    from bot.delivery import MAX_ATTEMPTS, Sent, TransientSendError
+
+    class Down:
+        failures = 0
+
+        async def send(self, message: Outbound) -> Sent:
+            if self.failures < MAX_ATTEMPTS + 4:
+                self.failures += 1
+                raise TransientSendError("slack: 503")
+            return Sent("1700000009.000100", message.destination)
+
+    relay = Down()
+    inner = sender(bridged, Platform.SLACK)
+    bridged.delivery.senders[Platform.SLACK] = RelayingSender(inner, relay, SentIndex(bridged.db))
+    event = await matrix_user(bridged).post("tenace")
+    for _ in range(MAX_ATTEMPTS + 5):
+        await bridged.delivery.flush(Platform.SLACK)
+        bridged.clock.advance(seconds=61)
+    async with bridged.db.session() as session:
+        store = Store(session)
+        [relay_row] = await store.relays.of_source("matrix", MATRIX_ROOM, event)
+        row = await store.outbox.by_key(relay_row.outbox_key)
+    assert relay.failures == MAX_ATTEMPTS + 4
+    assert row is not None and row.status is OutboxStatus.SENT, "delivered, not given up"
