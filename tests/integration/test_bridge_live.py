@@ -251,3 +251,19 @@ async def test_slack_messages_written_while_the_homeserver_is_down_arrive_once_i
         assert back["text"] == "de retour"
         bodies = [e["content"]["body"].split(": ", 1)[-1] for e in rig.from_bot(nathalie)]
         assert bodies == ["avant la panne"] + [f"pendant {n}" for n in range(6)]
+
+
+async def test_a_file_too_big_to_copy_leaves_a_note_instead(
+        synapse: LocalSynapse, matrix_users: Users, tmp_path: Path) -> None:
+    from handlers.core.ids import Platform
+
+    nathalie = await matrix_users("nathalie")
+    async with BridgeRig.started(synapse, tmp_path, nathalie) as rig:
+        rig.app.delivery.senders[Platform.MATRIX].relay.max_file_bytes = 1000
+        big = {"id": "F9", "name": "film.mp4", "mimetype": "video/mp4", "size": 5_000_000,
+               "url_private_download": f"{rig.emu.root_url}/files-pri/T0001-F9/film.mp4"}
+        await rig.slack("U2").say("", files=[big])
+        note = await matrix_copy(rig, nathalie, "film.mp4")
+        assert "trop volumineux" in note["content"]["body"]
+        assert "4,8\u00a0Mo" in note["content"]["body"]
+        assert "sur Slack" in note["content"]["body"]

@@ -257,3 +257,19 @@ async def test_a_copy_is_retried_for_as_long_as_its_platform_is_down(bridged: Ap
         row = await store.outbox.by_key(relay_row.outbox_key)
     assert relay.failures == MAX_ATTEMPTS + 4
     assert row is not None and row.status is OutboxStatus.SENT, "delivered, not given up"
+
+
+async def test_a_matrix_reply_to_a_copy_goes_into_the_slack_thread_of_its_original(
+        bridged: App) -> None:
+    bernard = slack_user(bridged)
+    nathalie = matrix_user(bridged)
+    root = await bernard.post("Qui vient mardi ?")
+    answer = await bernard.post("moi", thread_root=root)
+    await deliver(bridged)
+    copies = sender(bridged, Platform.MATRIX).sent
+    answer_copy = f"matrix-msg-{len(copies)}"
+    assert copies[-1].reply.text == "moi"
+    await nathalie.post("moi aussi", reply_to=answer_copy)
+    to_slack, _ = await deliver(bridged)
+    assert to_slack[-1].reply.card["thread"] == {"id": root}
+    assert answer != root
