@@ -121,7 +121,6 @@ async def _post(ctx: Context, bridged: BridgedRoom, event: RoomMessageEvent) -> 
         for index, (piece, piece_card) in enumerate(pieces, start=1):
             ctx.send(target, Reply(piece, card=piece_card),
                      key=key if index == 1 else sub_key(key, f"p{index}"))
-    ctx.changed.add("bridge")
 
 
 def card(op: str, bridged: BridgedRoom, sender: dict[str, Any] | None, event: RoomMessageEvent,
