@@ -7,7 +7,7 @@ DEMO_DIR ?= demo
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: demo test install system-deps bench bench-matrix bench-reminders bench-relay lint clean
+.PHONY: demo test install system-deps bench bench-matrix bench-reminders bench-relay bench-startup lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: install system-deps
 	$(PY) bench/slack_ack.py
 	$(MAKE) bench-reminders
 	$(PY) bench/votes.py
+	$(MAKE) bench-startup
+
+## Start-up time and RSS with 100 cohorts, SQLite and PostgreSQL, against a bare aiohttp process.
+bench-startup: install system-deps
+	$(PY) bench/startup.py
 
 bench-reminders: install system-deps
 	$(PY) bench/reminders.py

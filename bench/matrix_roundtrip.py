@@ -1,7 +1,8 @@
 """Matrix round trips, side by side on one local Synapse, in one run:
 
 (a) raw: one client sends, another client's sync receives it (one hop);
-(b) echo: a command to a minimal matrix-nio echo bot and its reply (two hops, the floor);
+(b) echo: a command to a minimal matrix-nio echo bot and its reply (two hops, the floor),
+    with the same reply content as cohortbot's (Synapse's cost grows with the event);
 (c) cohortbot: ``!cohorte …`` to the real bot (``cohortbot run`` as a process) and its reply,
 
 with 1 and 8 concurrent users. Prints p50/p95 of each, the bot's added latency over the
@@ -121,11 +122,17 @@ def _contains(path: Path, text: str) -> bool:
     return path.exists() and text in path.read_text(errors="replace")
 
 
+def cpu_ms(proc: subprocess.Popen[bytes]) -> float:
+    """CPU time (user + system) a process used so far: what it costs whatever the load."""
+    times = psutil.Process(proc.pid).cpu_times()
+    return (times.user + times.system) * 1000
+
+
 def rss_mib(proc: subprocess.Popen[bytes]) -> float:
     return round(psutil.Process(proc.pid).memory_info().rss / 2**20, 1)
 
 
-async def run(rounds: int, work: Path) -> dict[str, Any]:
+async def run(rounds: int, work: Path, profile: Path | None = None) -> dict[str, Any]:
     synapse = LocalSynapse(work / "synapse")
     await synapse.start()
     processes: list[subprocess.Popen[bytes]] = []
@@ -136,7 +143,8 @@ async def run(rounds: int, work: Path) -> dict[str, Any]:
         echo = await synapse.register("echo", "echo-password")
         processes.append(start_process(
             [sys.executable, str(ROOT / "bench" / "echo_bot.py"), synapse.base_url,
-             echo.user_id, echo.device_id, echo.access_token], dict(os.environ),
+             echo.user_id, echo.device_id, echo.access_token, str(work / "reply.json")],
+            dict(os.environ),
             work / "echo.log"))
         await wait_for_line(work / "echo.log", "ready")
 
@@ -149,8 +157,9 @@ async def run(rounds: int, work: Path) -> dict[str, Any]:
                           f'homeserver = "{synapse.base_url}"\nuser_id = "{bot_id}"\n'
                           "[http]\nenabled = false\n", encoding="utf-8")
         env = {**os.environ, "COHORTBOT_MATRIX_PASSWORD": bot_password}
-        bot = start_process([sys.executable, "-m", "bot.cli", "--config", str(config), "run"],
-                            env, work / "bot.log")
+        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+        bot = start_process([sys.executable, *profiler, "-m", "bot.cli", "--config",
+                             str(config), "run"], env, work / "bot.log")
         processes.append(bot)
 
         raw_room = await room_for(people[0], [people[1]], None)
@@ -160,22 +169,34 @@ async def run(rounds: int, work: Path) -> dict[str, Any]:
                                  timeout=60)
 
         warm = max(5, rounds // 10)
-        await round_trips(people[:1], echo_room, echo.user_id, "!echo warm", warm)
         await round_trips(people[:1], bot_room, bot_id, COMMAND, warm)
+        reply = next(e for e in reversed(people[0].events(bot_room))
+                     if e["sender"] == bot_id and e["content"].get("msgtype") == "m.notice")
+        same = {k: v for k, v in reply["content"].items() if k != "m.relates_to"}
+        (work / "reply.json").write_text(json.dumps(same), encoding="utf-8")
+        await round_trips(people[:1], echo_room, echo.user_id, "!echo warm", warm)
         results: dict[str, Any] = {"raw_one_hop": summary(await raw_hops(
             people[0], people[1], raw_room, rounds))}
         for concurrency in (1, 8):
             per_user = max(1, rounds // concurrency)
             group = people[:concurrency]
+            before = cpu_ms(processes[0])
             echo_ms = await round_trips(group, echo_room, echo.user_id, "!echo ping", per_user)
+            echo_cpu = (cpu_ms(processes[0]) - before) / len(echo_ms)
+            before = cpu_ms(bot)
             bot_ms = await round_trips(group, bot_room, bot_id, COMMAND, per_user)
+            bot_cpu = (cpu_ms(bot) - before) / len(bot_ms)
             e, b = summary(echo_ms), summary(bot_ms)
+            e["cpu_ms_per_command"], b["cpu_ms_per_command"] = round(echo_cpu, 2), round(
+                bot_cpu, 2)
             results[f"users_{concurrency}"] = {
                 "echo_bot": e, "cohortbot": b,
                 "added_p50_ms": round(b["p50_ms"] - e["p50_ms"], 2),
                 "added_p95_ms": round(b["p95_ms"] - e["p95_ms"], 2)}
+        results["load_average"] = [round(x, 2) for x in os.getloadavg()]
         results["rss_mib"] = {"echo_bot": rss_mib(processes[0]), "cohortbot": rss_mib(bot)}
         results["command"] = COMMAND
+        results["reply_bytes"] = len(json.dumps(same).encode())
         results["rounds"] = rounds
         return results
     finally:
@@ -184,7 +205,7 @@ async def run(rounds: int, work: Path) -> dict[str, Any]:
         for proc in processes:
             proc.terminate()
             try:
-                proc.wait(10)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
         await synapse.stop()
@@ -194,25 +215,30 @@ def table(results: dict[str, Any]) -> str:
     raw = results["raw_one_hop"]
     lines = [f"raw client → client (one hop): p50 {raw['p50_ms']} ms, p95 {raw['p95_ms']} ms",
              "", f"{'users':>5} | {'echo bot p50/p95':>17} | {'cohortbot p50/p95':>18} | "
-             f"{'added p50/p95':>14}", "-" * 64]
+             f"{'added p50/p95':>14} | CPU ms/command echo, cohortbot", "-" * 96]
     for concurrency in (1, 8):
         row = results[f"users_{concurrency}"]
         e, b = row["echo_bot"], row["cohortbot"]
         lines.append(f"{concurrency:>5} | {e['p50_ms']:>7.1f} / {e['p95_ms']:>6.1f} ms | "
                      f"{b['p50_ms']:>7.1f} / {b['p95_ms']:>7.1f} ms | "
-                     f"{row['added_p50_ms']:>5.1f} / {row['added_p95_ms']:>5.1f} ms")
+                     f"{row['added_p50_ms']:>5.1f} / {row['added_p95_ms']:>5.1f} ms | "
+                     f"{e['cpu_ms_per_command']:.1f}, {b['cpu_ms_per_command']:.1f}")
     rss = results["rss_mib"]
     lines += ["", f"RSS: echo bot {rss['echo_bot']} MiB, cohortbot {rss['cohortbot']} MiB",
-              f"command: {results['command']!r}"]
+              f"command: {results['command']!r}, both bots reply with the same "
+              f"{results['reply_bytes']} bytes of content",
+              f"load average at the end: {results['load_average']}"]
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=80)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run cohortbot under cProfile and write its stats there")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cohortbot-bench-") as tmp:
-        results = asyncio.run(run(args.rounds, Path(tmp)))
+        results = asyncio.run(run(args.rounds, Path(tmp), args.profile))
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     print(table(results))
     out = ROOT / "bench" / "results" / (

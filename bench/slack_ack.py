@@ -48,7 +48,7 @@ from bench._common import rss_mib, summary, table, write  # noqa: E402
 from bot.bootstrap import App, bootstrap  # noqa: E402
 from bot.cli import _event_loop_runner as event_loop_runner  # noqa: E402
 from bot.config import BotConfig, Config, DatabaseConfig, HttpConfig, SlackConfig  # noqa: E402
-from bot.runtime import settle_heap  # noqa: E402
+from bot.runtime import serving  # noqa: E402
 from handlers.core.context import Context  # noqa: E402
 from handlers.core.events import ActionEvent, Reply, Visibility  # noqa: E402
 from handlers.core.ids import Platform  # noqa: E402
@@ -87,7 +87,7 @@ async def start_cohortbot(tmp: Path, emu: SlackEmulator) -> tuple[App, str]:
     await app.web.start()
     await app.slack.start()
     app.delivery.start()
-    settle_heap()
+    serving()
     return app, f"http://127.0.0.1:{app.web.port}/slack/events"
 
 

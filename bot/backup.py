@@ -37,6 +37,12 @@ def _sqlite_copy(source: Path, target: Path) -> None:
         src.close()
 
 
+def _sqlite_replace(source: Path, target: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    _sqlite_copy(source, target)
+
+
 def _pg_args(url: str) -> tuple[list[str], dict[str, str]]:
     parsed = make_url(url)
     args = ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432),
@@ -82,13 +88,10 @@ async def backup(url: str, target: Path) -> Path:
 
 async def restore(url: str, source: Path) -> None:
     """Replace the database's content by the backup at ``source`` (stop the bot first)."""
-    if not source.exists():
+    if not await asyncio.to_thread(source.exists):
         raise BackupError(f"{source} does not exist")
     if make_url(url).get_backend_name() == "sqlite":
-        target = _sqlite_path(url)
-        for suffix in ("-wal", "-shm"):
-            Path(f"{target}{suffix}").unlink(missing_ok=True)
-        await asyncio.to_thread(_sqlite_copy, source, target)
+        await asyncio.to_thread(_sqlite_replace, source, _sqlite_path(url))
         return
     args, env = _pg_args(url)
     await _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", *args,

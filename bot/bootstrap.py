@@ -7,13 +7,15 @@ Nothing else creates engines, schedulers, clients or routers; tests call
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot.calendar import wire_calendar
 from bot.config import Config
 from bot.dashboard import mount as mount_dashboard
 from bot.delivery import Delivery
+from bot.leader import LeaderState
 from bot.metrics import PrometheusMetrics
 from bot.scheduler import Scheduler
 from bot.web import WebServer
@@ -24,9 +26,11 @@ from handlers.core.dispatch import Dispatcher
 from handlers.core.settings import Settings
 from handlers.polls.writer import VoteWriter
 from handlers.registry import build_router
+from handlers.retention import plan as plan_retention
 from handlers.web.registry import WebRegistry
 from messages.texts import Catalog
 from storage.db import Database
+from storage.repos.retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,9 @@ class App:
     :func:`bot.runtime.run` and stopped by :meth:`close`."""
     dashboard: Any = None
     """The web dashboard's dispatcher (``bot/dashboard.py``), mounted on ``web``."""
+    leader: LeaderState = field(default_factory=LeaderState)
+    """Whether this process leads (runs the scheduler, delivery and parts marked
+    ``leader_only``, such as the Matrix sync loop) or stands by (see :mod:`bot.runtime`)."""
     slack: Any = None
     """The :class:`bot.slack.SlackAdapter` when ``[slack] enabled``."""
     bridge: Any = None
@@ -76,13 +83,12 @@ def settings_from(config: Config) -> Settings:
         admins=frozenset(config.bot.admins),
         public_url=config.http.base_url(),
         data_dir=config.bot.data_dir,
+        **({"content_dir": Path(config.bot.content_dir)} if config.bot.content_dir else {}),
     )
 
 
 def notes_policy(config: Config, settings: Settings) -> Any:
     """The questionnaires, checked now: a wrong file stops start-up with one line."""
-    from pathlib import Path
-
     from bot.config import ConfigError
     from handlers.notes.questionnaires import QuestionnaireError, load_questionnaires
     from handlers.notes.service import NotesPolicy
@@ -112,11 +118,15 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
     services = Services(metrics=metrics)
     delivery = Delivery(db, clock, metrics)
     services.notes = notes_policy(config, settings)
+    services.retention = RetentionPolicy(**asdict(config.retention))
     dispatcher = Dispatcher(db=db, router=router, catalog=catalog, clock=clock,
-                            settings=settings, services=services, notify=delivery.notify)
+                            settings=settings, services=services, notify=delivery.notify,
+                            hand_over=delivery.hand_over)
     services.votes = VoteWriter(dispatcher)
     scheduler = Scheduler(db, dispatcher, clock)
     services.on_change = scheduler.notify
+    scheduler.on_start.append(
+        lambda: plan_retention(db, clock.now(), config.bot.timezone))
     web_server = WebServer(config.http.host, config.http.port)
     wire_calendar(db=db, dispatcher=dispatcher, clock=clock, scheduler=scheduler,
                   delivery=delivery, web_server=web_server, services=services)
@@ -149,6 +159,13 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
               delivery=delivery, scheduler=scheduler, web=web_server, clock=clock,
               settings=settings,
               services=services)
+    web_server.add_health_check("role", app.leader.health)
+
+    async def leading() -> dict[tuple[str, ...], float]:
+        return {(): 1.0 if app.leader.leading else 0.0}
+
+    metrics.gauge("leader", "1 in the process that runs the scheduler, delivery and Matrix "
+                  "sync; 0 in a standby instance.", (), leading)
     if config.matrix.enabled:
         from bot.matrix import install as install_matrix
 

@@ -35,6 +35,9 @@ class BotConfig:
     timezone: str = "Europe/Paris"
     admins: tuple[str, ...] = ()
     data_dir: Path = Path("var")
+    content_dir: str = ""
+    """Questionnaires, campaigns and demo data (empty: the bundled ones, found by
+    ``handlers.core.settings.find_content_dir``)."""
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -93,6 +96,18 @@ class NotesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """Days the bot keeps its own bookkeeping (0: forever); see storage/repos/retention.py."""
+
+    processed_events_days: int = 30
+    messages_days: int = 30
+    message_keys_days: int = 365
+    jobs_days: int = 90
+    audit_days: int = 365
+    relay_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     bot: BotConfig = field(default_factory=BotConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -100,6 +115,7 @@ class Config:
     slack: SlackConfig = field(default_factory=SlackConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     notes: NotesConfig = field(default_factory=NotesConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     source: Path | None = None
 
     @property
@@ -120,7 +136,7 @@ it holds no password)."""
 
 _SECTIONS: dict[str, type] = {"bot": BotConfig, "database": DatabaseConfig,
                               "matrix": MatrixConfig, "slack": SlackConfig, "http": HttpConfig,
-                              "notes": NotesConfig}
+                              "notes": NotesConfig, "retention": RetentionConfig}
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -213,6 +229,9 @@ def validate(config: Config) -> None:
         if not sep or not user or platform not in ("slack", "matrix", "console"):
             raise ConfigError("bot.admins", f"{admin!r} must look like slack:U012AB or "
                                             "matrix:@alice:example.org")
+    if bot.content_dir and not Path(bot.content_dir).is_dir():
+        raise ConfigError("bot.content_dir", f"{bot.content_dir} is not a directory (leave it "
+                          "empty for the bundled questionnaires, campaigns and demo data)")
     if bot.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("bot.log_level", "must be DEBUG, INFO, WARNING or ERROR")
     if bot.log_format not in ("text", "json"):
@@ -257,6 +276,9 @@ def validate(config: Config) -> None:
     if n.reminder_days < 0 or n.max_reminders < 0:
         raise ConfigError("notes.reminder_days" if n.reminder_days < 0 else
                           "notes.max_reminders", "must be 0 or more")
+    for item in fields(RetentionConfig):
+        if getattr(config.retention, item.name) < 0:
+            raise ConfigError(f"retention.{item.name}", "must be 0 (keep forever) or more days")
 
 
 def _has_password(url: str) -> bool:

@@ -41,7 +41,7 @@ def mount(app: App, registry: WebRegistry | None = None) -> WebDispatcher:
     html = HtmlCatalog(globals_={"url": registry.url, "static": _static_url})
     dispatcher = WebDispatcher(db=app.db, registry=registry, html=html, catalog=app.catalog,
                                clock=app.clock, settings=app.settings, services=app.services,
-                               notify=app.delivery.notify)
+                               notify=app.delivery.notify, router=app.router)
     routes = [web.route(spec.method, spec.path, _adapt(dispatcher, spec))
               for spec in registry.pages()]
     routes.append(web.static(STATIC_PREFIX, STATIC_DIR, append_version=False))

@@ -5,6 +5,14 @@ message). This worker reads pending rows, hands each to the platform's
 :class:`Sender`, and marks it sent. A crash between the send and the mark is
 covered by the senders' idempotency (Matrix transaction ids derived from the
 outbox key; Slack messages carrying the key in their metadata).
+
+The replies to an event are also handed over by the dispatcher right after its
+commit (:meth:`Delivery.hand_over`): when nothing older waits for the platform, they
+are sent from memory without reading them back (they are in the outbox already, so a
+crash loses nothing), and marked sent in the background, several at a time, while the
+next replies go out (the ids sent are remembered, so nothing is sent twice meanwhile).
+Anything else — a message queued by another path, a retry waiting, a failure — sends
+the worker back to the outbox, in order.
 """
 
 from __future__ import annotations
@@ -12,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from handlers.core.clock import Clock
+from handlers.core.dispatch import QueuedReply
 from handlers.core.events import Reply
 from handlers.core.ids import Platform
 from handlers.core.metrics import Metrics, NullMetrics
@@ -29,6 +38,11 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_PARALLEL_DESTINATIONS = 16
+STOP_GRACE = 5.0
+"""Seconds a clean stop waits for a delivery pass in progress."""
+DONE_MEMORY = 4096
+"""How many outbox ids sent recently a worker remembers, so a reply handed over after a
+pass already took it from the outbox is not sent a second time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,20 +113,58 @@ class Delivery:
         self._wake: dict[Platform, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_lock: dict[Platform, asyncio.Lock] = {}
+        self._fresh: dict[Platform, OrderedDict[int, Outbound]] = {}
+        self._done: dict[Platform, OrderedDict[int, None]] = {}
+        self._clean: dict[Platform, bool] = {}
+        self._marks: list[tuple[Outbound, Sent]] = []
+        self._marker: asyncio.Task[None] | None = None
+        self._recent: OrderedDict[str, str] = OrderedDict()
+        self.fast_sends = 0
         self.listeners: list[Callable[[Outbound, Sent], Awaitable[None]]] = []
         self.running = False
+        self.elsewhere: Callable[[set[Platform]], None] | None = None
+        """Told instead of the local workers when they do not run in this process (another
+        process leads and delivers: :mod:`bot.wake` passes the word on)."""
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.platform] = sender
         self._wake[sender.platform] = asyncio.Event()
         self._flush_lock[sender.platform] = asyncio.Lock()
+        self._fresh[sender.platform] = OrderedDict()
+        self._done[sender.platform] = OrderedDict()
+        self._clean[sender.platform] = False
 
     def notify(self, platforms: set[Platform]) -> None:
-        """Wake the workers of these platforms (called after a commit)."""
+        """Wake the workers of these platforms (called after a commit): new messages are
+        in the outbox, to be read from there."""
+        if not self.running and self.elsewhere is not None:
+            self.elsewhere(platforms)
+            return
         for platform in platforms:
             event = self._wake.get(platform)
             if event is not None:
+                self._clean[platform] = False
                 event.set()
+
+    def hand_over(self, items: Sequence[QueuedReply]) -> bool:
+        """Replies just committed to the outbox, to send without reading them back.
+
+        Only where the workers run: a standby instance leaves them in the outbox for the
+        leader, which :meth:`notify` wakes. Returns whether they were taken."""
+        if not self.running:
+            return False
+        for item in items:
+            platform = Platform(item.platform)
+            fresh = self._fresh.get(platform)
+            if fresh is None:
+                continue
+            fresh[item.outbox_id] = Outbound(
+                outbox_id=item.outbox_id, key=item.key, platform=platform,
+                destination=item.destination, reply=item.reply, thread_id=item.thread_id,
+                private_to=item.private_to, hints=dict(item.hints or {}),
+                created_at=item.created_at)
+            self._wake[platform].set()
+        return True
 
     def start(self) -> None:
         """Start one worker per sender; calling it again starts only new senders' workers."""
@@ -124,28 +176,50 @@ class Delivery:
             self._tasks.append(asyncio.create_task(self._worker(platform),
                                                    name=f"delivery-{platform}"))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop the workers, letting a pass in progress finish for up to ``grace`` seconds.
+
+        A pass records what it sent in one commit at its end; cancelling it there (a
+        SIGTERM right after a burst) left delivered messages pending, to be sent again
+        at the next start and absorbed by the platforms' idempotency. Waiting a little
+        keeps the bookkeeping exact on a clean stop.
+        """
         self.running = False
-        for task in self._tasks:
-            task.cancel()
+        for wake in self._wake.values():
+            wake.set()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=grace)
+            for task in late:
+                task.cancel()
         for task in self._tasks:
             try:
                 await task
             except asyncio.CancelledError:
                 pass
         self._tasks.clear()
+        await self.drain_marks()
+
+    async def drain_marks(self) -> None:
+        """Wait until every message sent from memory is marked sent in the outbox."""
+        while self._marker is not None and not self._marker.done():
+            await asyncio.shield(self._marker)
 
     async def _worker(self, platform: Platform) -> None:
         wake = self._wake[platform]
-        while True:
+        while self.running:
             wake.clear()
             try:
-                delay = await self.flush(platform)
+                if self._clean[platform] and self._fresh[platform]:
+                    delay = await self._flush_fresh(platform)
+                else:
+                    delay = await self.flush(platform)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("delivery pass failed", extra={"platform": str(platform)})
                 delay = 2.0
+            if not self.running:
+                return
             try:
                 await asyncio.wait_for(wake.wait(), timeout=delay)
             except TimeoutError:
@@ -162,7 +236,18 @@ class Delivery:
                     rows = await store.outbox.pending(str(platform), now)
                     batch = [await self._outbound(store, row) for row in rows]
                     next_due = await store.outbox.next_due(str(platform))
+                fresh, done = self._fresh[platform], self._done[platform]
+                for row in rows:
+                    fresh.pop(row.id, None)
+                if rows and any(row.id in done for row in rows):
+                    batch = [b for b in batch if b is not None and b.outbox_id not in done]
+                    if not batch:
+                        if self._marker is not None and not self._marker.done():
+                            await self.drain_marks()
+                            continue
+                        return 30.0
                 if not batch:
+                    self._clean[platform] = next_due is None
                     if next_due is not None:
                         return max(0.05, min(30.0, (next_due - now).total_seconds()))
                     return 30.0
@@ -182,6 +267,61 @@ class Delivery:
                     await self._mark_sent(accepted)
                 if sum(delivered) == 0:
                     return 0.5
+
+    async def _flush_fresh(self, platform: Platform) -> float:
+        """Send the replies handed over, from memory, when nothing older is waiting."""
+        async with self._flush_lock[platform]:
+            fresh, done = self._fresh[platform], self._done[platform]
+            if not self._clean[platform] or not fresh:
+                return 0.0
+            items = [item for outbox_id, item in fresh.items() if outbox_id not in done]
+            fresh.clear()
+            queues: OrderedDict[str, list[Outbound | None]] = OrderedDict()
+            for item in items:
+                queues.setdefault(item.destination, []).append(item)
+            accepted: list[tuple[Outbound, Sent]] = []
+            try:
+                delivered = await asyncio.gather(*(
+                    self._deliver_in_order(platform, queue, accepted)
+                    for queue in queues.values()))
+            finally:
+                self._mark_later(accepted)
+            self.fast_sends += len(accepted)
+            if sum(delivered) < len(items):
+                self._clean[platform] = False
+                return 0.0
+            return 30.0
+
+    def _mark_later(self, accepted: list[tuple[Outbound, Sent]]) -> None:
+        """Remember these as sent now, and mark them in the outbox in the background."""
+        if not accepted:
+            return
+        self._remember(accepted)
+        self._marks.extend(accepted)
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._mark_loop(), name="delivery-marks")
+
+    async def _mark_loop(self) -> None:
+        while self._marks:
+            batch, self._marks = self._marks, []
+            try:
+                await self._mark_sent(batch)
+            except Exception:
+                log.exception("could not mark messages sent; they are remembered as sent "
+                              "here, and a restart re-sends them under the same keys",
+                              extra={"messages": len(batch)})
+
+    def _remember(self, accepted: list[tuple[Outbound, Sent]]) -> None:
+        done = self._done.get(accepted[0][0].platform)
+        for item, sent in accepted:
+            if done is not None:
+                done[item.outbox_id] = None
+            if sent.message_id:
+                self._recent[item.key] = sent.message_id
+        while done is not None and len(done) > DONE_MEMORY:
+            done.popitem(last=False)
+        while len(self._recent) > DONE_MEMORY:
+            self._recent.popitem(last=False)
 
     async def _outbound(self, store: Store, row: OutboxMessage) -> Outbound | None:
         edit_id = None
@@ -215,6 +355,7 @@ class Delivery:
                 [(item.outbox_id, sent.message_id,
                   sent.room_id if item.direct_user and sent.room_id else None)
                  for item, sent in accepted], self.clock.now())
+        self._remember(accepted)
         now = self.clock.now()
         for item, sent in accepted:
             self.metrics.incr("outbox_sent", platform=str(item.platform))
@@ -234,6 +375,9 @@ class Delivery:
         for earlier, sent in reversed(accepted):
             if earlier.key == item.edit_of and sent.message_id:
                 return replace(item, edit_message_id=sent.message_id)
+        recent = self._recent.get(item.edit_of or "")
+        if recent is not None:
+            return replace(item, edit_message_id=recent)
         async with self.db.session() as session:
             found = await Store(session).outbox.sent_message_id(item.edit_of or "")
         if found is not None and found[2]:

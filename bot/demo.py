@@ -193,8 +193,8 @@ async def main_async(directory: Path, as_name: str, *, matrix: bool = True,
     from bot.bootstrap import bootstrap
     from bot.cli import DEMO_FILE
     from bot.console import run_console
-    from bot.matrix.adapter import MatrixAdapter
     from bot.dashboard import demo_link
+    from bot.matrix.adapter import MatrixAdapter
     from handlers.admin.demo import load_cohort_file
     from storage.uow import Store
 

@@ -66,6 +66,38 @@ def check_data_dir(config: Config) -> list[Check]:
     return [Check("bot.data_dir", True, f"{path} writable")]
 
 
+def check_content(config: Config) -> list[Check]:
+    """The questionnaires, campaigns, demo data and message templates the bot ships with."""
+    from pathlib import Path
+
+    from handlers.core.settings import find_content_dir
+    from handlers.notes.questionnaires import QuestionnaireError, load_questionnaires
+    from messages.texts import Catalog
+
+    directory = Path(config.bot.content_dir) if config.bot.content_dir else find_content_dir()
+    questionnaires = Path(config.notes.questionnaires_dir) if config.notes.questionnaires_dir \
+        else directory / "questionnaires"
+    try:
+        found = load_questionnaires(questionnaires)
+    except QuestionnaireError as error:
+        return [Check("bot.content_dir", False, str(error),
+                      "set bot.content_dir (or notes.questionnaires_dir) to the data folder "
+                      "shipped with cohortbot (share/cohortbot/data)")]
+    missing = [name for name in ("campaigns", "demo/occitanie.yaml")
+               if not (directory / name).exists()]
+    if missing:
+        return [Check("bot.content_dir", False, f"{directory} lacks {', '.join(missing)}",
+                      "reinstall cohortbot or point bot.content_dir to its data folder")]
+    try:
+        Catalog(default_language=config.bot.language).bind(config.bot.language)(
+            "errors/internal")
+    except Exception as error:  # noqa: BLE001 — reported, with its fix
+        return [Check("messages", False, f"templates unreadable ({type(error).__name__})",
+                      "reinstall cohortbot (its package data is incomplete)")]
+    return [Check("bot.content_dir", True,
+                  f"{directory}: {len(found)} questionnaires, campaigns, demo; templates ok")]
+
+
 def check_port(config: Config) -> list[Check]:
     if not config.http.enabled:
         return []
@@ -133,6 +165,7 @@ async def check_slack(config: Config, session: aiohttp.ClientSession) -> list[Ch
 async def run_checks(config: Config) -> list[Check]:
     checks = [Check("config", True, str(config.source) if config.source else "built-in defaults")]
     checks += check_data_dir(config)
+    checks += check_content(config)
     checks += await check_database(config)
     checks += check_port(config)
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:

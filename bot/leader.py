@@ -1,9 +1,10 @@
 """One leader among the bot processes sharing a database.
 
-Some parts must run in exactly one process at a time: the scheduler (and, later, the
-Matrix sync loop). Every process runs :func:`lead`; one of them holds the lock and
-runs those parts; when it dies, the operating system or PostgreSQL drops its lock
-and another process takes over within ``retry`` seconds.
+Some parts must run in exactly one process at a time: the scheduler, the outbox
+delivery and the Matrix sync loop (see :mod:`bot.runtime`). Every process runs
+:func:`lead`; one of them holds the lock and runs those parts; when it dies, the
+operating system or PostgreSQL drops its lock and another process takes over within
+``retry`` seconds. Every process serves HTTP (Slack, health, metrics, feeds, dashboard).
 
 - PostgreSQL: a session advisory lock (``pg_try_advisory_lock``) held on a dedicated
   connection, outside the pool. A watchdog pings that connection; if it breaks the
@@ -25,6 +26,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -35,6 +37,53 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "cohortbot:scheduler"
 RETRY_SECONDS = 1.0
 WATCHDOG_SECONDS = 2.0
+
+
+class Role(StrEnum):
+    STARTING = "starting"
+    """The lock was not tried yet."""
+    LEADING = "leading"
+    STANDBY = "standby"
+    """Another process holds the lock (or the database cannot be reached to take it)."""
+
+
+HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+class LeaderState:
+    """What this process is in the deployment, for health checks and metrics."""
+
+    def __init__(self) -> None:
+        self.role = Role.STARTING
+        self.changes = 0
+
+    def set(self, role: Role) -> None:
+        if role is not self.role:
+            self.role = role
+            self.changes += 1
+
+    @property
+    def leading(self) -> bool:
+        return self.role is Role.LEADING
+
+    def gate(self, check: HealthCheck) -> HealthCheck:
+        """The health of a part that runs in the leader only (the Matrix sync loop).
+
+        In a standby process the part is fine by definition (another process runs it),
+        so ``/healthz`` of every instance answers "ready" while the deployment works;
+        otherwise (leading, or a process that runs the part without the leadership loop)
+        it is the part's own health.
+        """
+        async def gated() -> tuple[bool, str]:
+            if self.role is Role.STANDBY:
+                return True, "standby: another instance runs it"
+            return await check()
+
+        return gated
+
+    async def health(self) -> tuple[bool, str]:
+        """Informative (``leading``, ``standby``): either role is a healthy instance."""
+        return True, str(self.role)
 
 
 class Leadership(Protocol):
@@ -177,36 +226,43 @@ def leadership_for(db: Database, name: str = LOCK_NAME) -> Leadership:
 
 async def lead(leadership: Leadership, start: Callable[[], Awaitable[None]],
                stop: Callable[[], Awaitable[None]], *, stopping: asyncio.Event,
-               retry: float = RETRY_SECONDS) -> None:
+               retry: float = RETRY_SECONDS, state: LeaderState | None = None) -> None:
     """Run ``start`` while this process leads and ``stop`` when it no longer does.
 
-    Returns when ``stopping`` is set (the lock is released then).
+    Returns when ``stopping`` is set (the lock is released then). ``state`` follows
+    the role of this process.
     """
+    state = state or LeaderState()
     try:
         while not stopping.is_set():
             if not await leadership.try_acquire():
+                state.set(Role.STANDBY)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), timeout=retry)
                 continue
-            log.info("leadership acquired: this process runs the scheduler",
-                     extra={"pid": os.getpid()})
+            state.set(Role.LEADING)
+            log.info("leadership acquired: this process runs the scheduler, the delivery "
+                     "and the Matrix sync", extra={"pid": os.getpid()})
             try:
-                try:
-                    await start()
-                except Exception:
-                    log.exception("the leader's parts failed to start; trying again")
-                    await leadership.release()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stopping.wait(), timeout=retry)
-                    continue
+                await start()
+            except Exception:
+                log.exception("the leader's parts failed to start; trying again")
+                state.set(Role.STANDBY)
+                await stop()
+                await leadership.release()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=retry)
+                continue
+            try:
                 lost = asyncio.ensure_future(leadership.lost.wait())
                 stopped = asyncio.ensure_future(stopping.wait())
                 await asyncio.wait({lost, stopped}, return_when=asyncio.FIRST_COMPLETED)
                 lost.cancel()
                 stopped.cancel()
             finally:
+                state.set(Role.STANDBY)
                 await stop()
             if not stopping.is_set():
-                log.warning("leadership lost: the scheduler stopped here; queueing again")
+                log.warning("leadership lost: the leader's parts stopped here; queueing again")
     finally:
         await leadership.release()

@@ -80,6 +80,7 @@ def setup(level: str = "INFO", fmt: str = "text", stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiosqlite", "asyncio", "apscheduler.executors.default", "nio.responses",
+    for noisy in ("aiosqlite", "asyncio", "apscheduler.executors.default",
+                  "apscheduler.scheduler", "nio.responses",
                   "nio.rooms", "nio.events.misc", "peewee"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

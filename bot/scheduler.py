@@ -51,6 +51,9 @@ class Scheduler:
         self._replan_pending = False
         self._lock = asyncio.Lock()
         self.fired = 0
+        self.elsewhere: Callable[[set[str]], None] | None = None
+        """Told of job changes while the timer does not run in this process (another
+        process leads: :mod:`bot.wake` passes the word on)."""
 
     async def start(self) -> None:
         """Run what is overdue, then plan the next jobs (a second call does nothing)."""
@@ -79,7 +82,12 @@ class Scheduler:
 
     def notify(self, changed: set[str]) -> None:
         """Called after a commit that touched jobs: re-plan soon (coalesced)."""
-        if "jobs" not in changed or self._aps is None or self._replan_pending:
+        if "jobs" not in changed:
+            return
+        if self._aps is None and self.elsewhere is not None:
+            self.elsewhere(changed)
+            return
+        if self._aps is None or self._replan_pending:
             return
         self._replan_pending = True
         asyncio.get_running_loop().call_soon(self._replan_soon)

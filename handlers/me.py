@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 
 from handlers.admin.members import new_code
 from handlers.core.commands import (
@@ -16,13 +17,21 @@ from handlers.core.commands import (
 )
 from handlers.core.context import Context
 from handlers.core.errors import UserFacingError
-from handlers.core.events import Reply
+from handlers.core.events import Attachment, Reply, TimerEvent
 from handlers.core.ids import Platform
 from storage.repos.cohorts import AlreadyExists
 
 commands = CommandGroup("moi", aliases=("me",))
 
 ERASE_CODE_TTL = timedelta(minutes=15)
+FORGET_TIMER = "privacy.forget"
+FORGET_AFTER = timedelta(minutes=15)
+"""How long the "your data was erased" answer (addressed to the person's account) may wait
+for its delivery before it is blanked too."""
+FORGET_ROUNDS = 8
+EXPORT_FILE = "mes-donnees.json"
+SHOWN = 5
+"""Items of each list shown in chat; everything is in the attached file."""
 
 
 @commands.command(None, role=Role.ANYONE, cohort=CohortScope.NONE)
@@ -33,12 +42,18 @@ async def show(ctx: Context, args: Args) -> Reply:
         linkable = caller.user.platform is not Platform.CONSOLE
         return ctx.reply("me/unknown", account=str(caller.user),
                          name=caller.platform_name if linkable else None, private=True)
-    data = await ctx.store.privacy.collect(caller.member)
+    data = await ctx.store.privacy.collect(caller.member, ctx.now())
     cohorts = await ctx.store.cohorts.with_ids(sorted(caller.cohorts))
     delegation = caller.member.delegation
+    upcoming = [(r["event"], datetime.fromisoformat(r["occurrence"]))
+                for r in data.sections["reminders"][:SHOWN]]
+    record = json.dumps(data.to_json(), ensure_ascii=False, indent=2).encode()
     return ctx.reply("me/show", data=data, member=caller.member, delegation=delegation,
                      cohorts=cohorts, coordinated=[c for c in cohorts
                                                   if c.id in caller.coordinates],
+                     shown=SHOWN, upcoming=upcoming, filename=EXPORT_FILE,
+                     tz=cohorts[0].timezone if cohorts else ctx.settings.default_timezone,
+                     attachments=(Attachment(EXPORT_FILE, "application/json", record),),
                      sensitive=True)
 
 
@@ -97,8 +112,26 @@ async def erase(ctx: Context, args: Args) -> Reply:
     await ctx.store.privacy.erase(member, ctx.now())
     await ctx.store.audit.record(actor="(donnée effacée)", action="member.erase",
                                  now=ctx.now(), actor_member_id=member.id)
+    origin = ctx.origin
+    if origin is not None and origin.event_id:
+        await ctx.schedule(f"privacy:forget:{member.id}:0", FORGET_TIMER,
+                           ctx.now() + FORGET_AFTER,
+                           {"platform": str(origin.platform), "round": 0, "member": member.id,
+                            "prefix": f"reply:{origin.platform}:{origin.event_id}:"})
     return ctx.reply("me/erased", private=True)
+
+
+async def forget(ctx: Context, event: TimerEvent) -> None:
+    """The erasure's last step: once its answer left, forget the account it went to."""
+    payload = event.payload
+    rounds = int(payload.get("round", 0))
+    _, waiting = await ctx.store.privacy.forget_replies(
+        payload["platform"], payload["prefix"], force=rounds + 1 >= FORGET_ROUNDS)
+    if waiting:
+        await ctx.schedule(f"privacy:forget:{payload.get('member')}:{rounds + 1}", FORGET_TIMER,
+                           ctx.now() + FORGET_AFTER, {**payload, "round": rounds + 1})
 
 
 def register(router: Router) -> None:
     router.include(commands)
+    router.on_timer(FORGET_TIMER, forget)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import bridge, calendar, dashboard, me, notes, polls
+from handlers import bridge, calendar, dashboard, me, notes, polls, retention
 from handlers import help as help_
 from handlers.admin import cohorts, delegations, members
 from handlers.core.commands import Router
@@ -21,10 +21,14 @@ FEATURES: tuple[ModuleType, ...] = (
     notes,        # note commencer|reprendre|statut|voir|historique|exporter|synthese|tableau
     dashboard,    # cohorte tableau: a personal link to the web dashboard
     bridge,       # cohorte pont activer|desactiver|statut; relays room messages Slack <-> Matrix
+    retention,    # (no command) the daily purge of old bookkeeping
 )
 
 WEB_FEATURES: tuple[ModuleType, ...] = (
     dashboard,    # sign-in, my cohorts, overview (people), delegation, accounts
+    calendar,     # the cohort calendar, next events, ICS download
+    polls,        # polls (live counts, availability grid, composer), campaign tables
+    notes,        # note completion, each note's answers and history, livret downloads
 )
 """Features with dashboard pages: each has ``register_web(web)``."""
 

@@ -54,3 +54,18 @@ def when(start: datetime, end: datetime | None = None, lang: str = "fr",
         sep = f"{NBSP}–{NBSP}" if lang == "fr" else "–"
         return f"{text}{sep}{clock(end, lang)}"
     return f"{text} – {long_date(end, lang)}, {clock(end, lang)}"
+
+
+def short_day(d: date | datetime, lang: str = "fr") -> str:
+    """``mar. 28/04`` / ``Tue 28/04``: a date as a grid's column head."""
+    day = d.date() if isinstance(d, datetime) else d
+    weekday = format_date(day, "EEE", locale="fr_FR" if lang == "fr" else "en_GB")
+    return f"{weekday} {day.strftime('%d/%m')}"
+
+
+def time_range(start: datetime, end: datetime | None, lang: str = "fr") -> str:
+    """``14 h – 17 h`` / ``14:00–17:00`` (both already in the reader's time zone)."""
+    if end is None:
+        return clock(start, lang)
+    sep = f"{NBSP}–{NBSP}" if lang == "fr" else "–"
+    return f"{clock(start, lang)}{sep}{clock(end, lang)}"

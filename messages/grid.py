@@ -45,11 +45,21 @@ class Total:
     none: int
 
 
+class GridKind(StrEnum):
+    """What the cells say, hence the words of the legend and of the summary."""
+
+    AVAILABILITY = "availability"
+    """oui / si besoin / non / pas de réponse per person and date (best date marked)."""
+    PROGRESS = "progress"
+    """fait / en partie / non concerné / à faire per delegation and question (a campaign)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Grid:
     title: str
     columns: tuple[Column, ...]
     rows: tuple[GridRow, ...]
+    kind: GridKind = GridKind.AVAILABILITY
 
     def __post_init__(self) -> None:
         for row in self.rows:
@@ -68,8 +78,11 @@ class Grid:
     def best(self) -> tuple[int, ...]:
         """The columns with the most « oui », ties broken by « si besoin » (as Framadate).
 
-        Empty when nobody said yes or maybe anywhere: no column is marked best.
+        Empty when nobody said yes or maybe anywhere: no column is marked best, and
+        for a progress grid (which question is "best" means nothing).
         """
+        if self.kind is not GridKind.AVAILABILITY:
+            return ()
         totals = self.totals()
         scores = [(t.yes, t.maybe) for t in totals]
         top = max(scores, default=(0, 0))

@@ -39,7 +39,8 @@ class HtmlCatalog:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        self.env.filters.update(date=_date, shortdate=_shortdate, clock=_clock, when=_when)
+        self.env.filters.update(date=_date, shortdate=_shortdate, clock=_clock, when=_when,
+                                chat=_chat, monthname=_monthname)
         self.env.globals.update(globals_ or {})
 
     def _template(self, lang: str, name: str) -> Any:
@@ -61,6 +62,23 @@ class HtmlCatalog:
         return sorted(n[len(prefix):-len(".html.j2")]
                       for n in self.env.list_templates(extensions=["j2"])
                       if n.startswith(prefix) and n.endswith(".html.j2"))
+
+
+def _monthname(value: date | datetime, lang: str = "fr") -> str:
+    """``avril 2026`` / ``April 2026``: a month as a heading."""
+    from babel.dates import format_date
+
+    day = value.date() if isinstance(value, datetime) else value
+    text = format_date(day, "LLLL y", locale="fr_FR" if lang == "fr" else "en_GB")
+    return text[:1].upper() + text[1:]
+
+
+def _chat(text: str) -> Markup:
+    """A chat message (neutral markup, values already escaped as Markdown) as HTML, to show
+    on a page what the bot posts: CommonMark without raw HTML, unsafe links refused."""
+    from messages.render.matrix import to_html
+
+    return Markup(to_html(text))
 
 
 def _zone(value: str | tzinfo | None) -> tzinfo | None:

@@ -40,6 +40,7 @@ class Catalog:
             finalize=_finalize,
             auto_reload=False,
         )
+        self._blocks: dict[tuple[str, str, str], str | None] = {}
         self.env.filters.update(
             raw=Raw, code=code, mention=_mention, esc=escape,
             date=_date_filter, longdate=_longdate_filter, shortdate=_shortdate_filter,
@@ -67,13 +68,24 @@ class Catalog:
         return template.render(lang=lang, **context).strip()
 
     def render_block(self, lang: str, name: str, block: str, /, **context: Any) -> str | None:
-        """Render one ``{% block %}`` of a template, or None if it has no such block."""
+        """Render one ``{% block %}`` of a template, or None if it has no such block.
+
+        Without context a block always renders the same (templates do not change while
+        the bot runs): it is rendered once (``aide`` shows dozens of them per command).
+        """
+        key = (lang, name, block)
+        if not context and key in self._blocks:
+            return self._blocks[key]
         template = self._template(lang, name)
         fn = template.blocks.get(block)
         if fn is None:
-            return None
-        ctx: JinjaContext = template.new_context({"lang": lang, **context})
-        return "".join(fn(ctx)).strip()
+            text = None
+        else:
+            ctx: JinjaContext = template.new_context({"lang": lang, **context})
+            text = "".join(fn(ctx)).strip()
+        if not context:
+            self._blocks[key] = text
+        return text
 
     def names(self, lang: str = DEFAULT_LANGUAGE) -> list[str]:
         """Every template name of a language (for completeness tests)."""

@@ -26,8 +26,10 @@ from storage.repos.dashboard import DashboardRepo
 from storage.repos.jobs import JobRepo
 from storage.repos.matrix import MatrixStateRepo
 from storage.repos.notes import ConversationRepo, NoteRepo
+from storage.repos.ops import CohortExportRepo
 from storage.repos.polls import CampaignRepo, PollRepo
 from storage.repos.privacy import PrivacyRepo
+from storage.repos.retention import RetentionRepo
 from storage.repos.runtime import (
     AuditRepo,
     CodeRepo,
@@ -119,6 +121,14 @@ class Store:
     @cached_property
     def dashboard(self) -> DashboardRepo:
         return DashboardRepo(self.session)
+
+    @cached_property
+    def cohort_export(self) -> CohortExportRepo:
+        return CohortExportRepo(self.session)
+
+    @cached_property
+    def retention(self) -> RetentionRepo:
+        return RetentionRepo(self.session)
 
     @cached_property
     def slack_posts(self) -> SlackPostAttemptRepo:

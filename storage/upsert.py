@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,25 @@ def _insert(session: AsyncSession, table: Table) -> Any:
     return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
 
 
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _statement(session: AsyncSession, table: Table, columns: tuple[str, ...],
+               returning: Any) -> Any:
+    """The statement for this dialect, table, columns and returning, built once (every event
+    claims its id and queues its reply with one: building it cost more than running it)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    key = (dialect, table.name, columns, returning)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _insert(session, table).values(
+            {name: bindparam(name) for name in columns}).on_conflict_do_nothing()
+        if returning is not None:
+            statement = statement.returning(returning)
+        _STATEMENTS[key] = statement
+    return statement
+
+
 async def insert_ignore(session: AsyncSession, table: Table, values: dict[str, Any],
                         returning: Any = None) -> Any:
     """Insert ``values`` unless a unique key already holds them.
@@ -25,8 +44,8 @@ async def insert_ignore(session: AsyncSession, table: Table, values: dict[str, A
     Returns the ``returning`` column of the new row (or True without one), or None
     when the row already existed.
     """
-    statement = _insert(session, table).values(**values).on_conflict_do_nothing()
+    statement = _statement(session, table, tuple(sorted(values)), returning)
     if returning is not None:
-        return await session.scalar(statement.returning(returning))
-    result = await session.execute(statement)
+        return await session.scalar(statement, values)
+    result = await session.execute(statement, values)
     return True if result.rowcount else None

@@ -18,7 +18,8 @@ from handlers.core.ids import Platform
 from tests.support.chat import Speaker, operator
 from tests.support.fakes import FakeClock, RecordingSender
 
-pytest_plugins = ["tests.support.peers", "tests.support.matrix_bot", "tests.support.browser"]
+pytest_plugins = ["tests.support.peers", "tests.support.matrix_bot", "tests.support.browser",
+                  "tests.support.web"]
 
 DEMO_FILE = Path(__file__).resolve().parents[1] / "data" / "demo" / "occitanie.yaml"
 

@@ -353,3 +353,40 @@ def _unprivileged_user() -> pwd.struct_passwd | None:
 def _check_db_name(name: str) -> None:
     if not _DB_NAME.match(name):
         raise ValueError(f"database names here are lowercase identifiers, got {name!r}")
+
+
+async def _serve(port: int | None) -> None:
+    cluster = LocalPostgres(port=port)
+    await cluster.start()
+    print("PostgreSQL is running (a throwaway cluster: deleted when you stop it).")
+    print(f"  export COHORTBOT_DATABASE_URL={cluster.url}")
+    print("Ctrl-C to stop.", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        await cluster.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bot.devtools.local_postgres``: a PostgreSQL to try cohortbot on, no setup."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
+    args = parser.parse_args(argv)
+    try:
+        asyncio.run(_serve(args.port))
+    except KeyboardInterrupt:
+        return 0
+    except LocalPostgresError as error:
+        print(f"local_postgres: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,9 +4,15 @@ Promises:
 
 - **Resume exactly where it stopped.** The sync token is stored only after every
   event of that sync went through the dispatcher, which claims each Matrix event
-  id in the handler's transaction. A crash replays at most one sync; the replay
-  is recognised and not answered again. A ``limited`` timeline (more events than
+  id in the handler's transaction. It is written at most once a second (and at a
+  clean stop): a crash replays the syncs of that last second at most, and the
+  replay is recognised and not answered again. A ``limited`` timeline (more events than
   the sync returns) is completed with ``/messages`` back to the previous token.
+- **Native poll votes.** A response to one of the bot's native polls is a ``poll.vote``
+  from the voter's Matrix account; a reply to a poll's message is an answer typed as in
+  ``sondage voter``. After a ``limited`` sync the open native polls of that room are
+  tallied again from their ``/relations`` (each voter's last response; the dispatcher's
+  claim of event ids keeps what was already counted from counting twice).
 - **Only what is meant for the bot.** Its own events, the history from before it
   joined, notices, edits of commands and malformed events are skipped (the last
   logged); in encrypted rooms without the ``e2e`` option it says once, in clear,
@@ -21,6 +27,7 @@ Promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -38,7 +45,16 @@ from nio import (
 
 from bot.matrix import room_events
 from bot.matrix.connection import LoginRefused, MatrixConnection, RoomInfo
-from bot.matrix.events import MalformedEvent, RoomView, translate
+from bot.matrix.events import (
+    MalformedEvent,
+    RoomView,
+    poll_response,
+    reply_target,
+    translate,
+    typed_answer_event,
+    vote_event,
+)
+from bot.matrix.polls import PollEvents, latest_per_sender, relations_path
 from handlers.core.clock import Clock
 from handlers.core.dispatch import Dispatcher
 from handlers.core.events import Reply
@@ -54,7 +70,11 @@ SYNC_TIMEOUT_MS = 30_000
 TIMELINE_LIMIT = 50
 GAP_PAGE = 100
 GAP_MAX_PAGES = 50
+RELATIONS_MAX_PAGES = 50
 MAX_BACKOFF_S = 10.0
+TOKEN_SAVE_INTERVAL_S = 1.0
+"""A burst of syncs (each command, then the bot's own reply) costs one write of the
+position per second instead of one per sync."""
 UNDECRYPTED_RETRIES = 5
 RELAY_ATTEMPTS = 3
 """Tries for a bridged room message whose handling failed (a database hiccup): the sync
@@ -66,12 +86,16 @@ class MatrixAdapter:
     """Runs the sync loop for one bot account (a runtime part: ``start`` / ``stop``)."""
 
     name = "matrix"
+    leader_only = True
+    """One sync loop per account in a deployment: :mod:`bot.runtime` runs it in the leader."""
 
     def __init__(self, connection: MatrixConnection, *, db: Database, dispatcher: Dispatcher,
                  catalog: Catalog, settings: Settings, clock: Clock,
                  notify: Callable[[set[Platform]], None],
+                 polls: PollEvents | None = None,
                  sync_timeout_ms: int = SYNC_TIMEOUT_MS,
-                 timeline_limit: int = TIMELINE_LIMIT) -> None:
+                 timeline_limit: int = TIMELINE_LIMIT,
+                 gap_max_pages: int = GAP_MAX_PAGES) -> None:
         self.connection = connection
         self.db = db
         self.dispatcher = dispatcher
@@ -81,7 +105,13 @@ class MatrixAdapter:
         self.notify = notify
         self.sync_timeout_ms = sync_timeout_ms
         self.timeline_limit = timeline_limit
+        self.gap_max_pages = gap_max_pages
+        self.polls = polls or PollEvents(db, clock)
+        self.retallies = 0
         self.token: str | None = None
+        self._token_saved: str | None = None
+        self._token_saved_at = 0.0
+        self._token_task: asyncio.Task[None] | None = None
         self.syncs = 0
         self.gaps_filled = 0
         self.last_sync_at: float | None = None
@@ -113,7 +143,37 @@ class MatrixAdapter:
                 await task
             except asyncio.CancelledError:
                 pass
+        saving, self._token_task = self._token_task, None
+        if saving is not None:
+            saving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saving
+        try:
+            await self._save_token()
+        except Exception:
+            log.exception("could not record the matrix sync position at stop")
         await self.connection.close()
+
+    async def _save_token_soon(self) -> None:
+        """Record the position once the interval since the last write is over (the next
+        sync may be a long poll that returns only much later)."""
+        wait = self._token_saved_at + TOKEN_SAVE_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            await self._save_token()
+        except Exception as error:
+            log.warning("could not record the matrix sync position: %s", error)
+
+    async def _save_token(self) -> None:
+        """Record the position of the last sync fully handled, if not recorded yet."""
+        token = self.token
+        if token is None or token == self._token_saved:
+            return
+        async with self.db.session() as session:
+            await Store(session).matrix.save_sync_token(self.user_id, token, self.clock.now())
+        self._token_saved = token
+        self._token_saved_at = time.monotonic()
 
     async def wait_ready(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Wait until logged in and one sync was handled (for tests and the demo)."""
@@ -161,6 +221,7 @@ class MatrixAdapter:
         async with self.db.session() as session:
             saved = await Store(session).matrix.session_of(self.user_id)
         self.token = saved.next_batch if saved else None
+        self._token_saved = self.token
         self.connection.ready.set()
         await self._sync_forever()
 
@@ -200,10 +261,12 @@ class MatrixAdapter:
         await self._handle(response, initial=initial)
         if self.connection.e2e:
             await self._crypto_housekeeping()
-        async with self.db.session() as session:
-            await Store(session).matrix.save_sync_token(self.user_id, response.next_batch,
-                                                        self.clock.now())
         self.token = response.next_batch
+        if initial or time.monotonic() - self._token_saved_at >= TOKEN_SAVE_INTERVAL_S:
+            await self._save_token()
+        elif self._token_task is None or self._token_task.done():
+            self._token_task = asyncio.create_task(self._save_token_soon(),
+                                                   name="matrix-sync-position")
         self.syncs += 1
         self.last_sync_at = time.monotonic()
         self.last_error = None
@@ -264,14 +327,17 @@ class MatrixAdapter:
     async def _on_joined_room(self, room_id: str, info: Any, initial: bool) -> None:
         events = list(info.timeline.events)
         known = self.connection.rooms.get(room_id)
-        if info.timeline.limited and not initial and known is not None \
-                and known.membership == "joined" and self.token:
+        gap = info.timeline.limited and not initial and known is not None \
+            and known.membership == "joined" and bool(self.token)
+        if gap:
             events = await self._fill_gap(room_id, info.timeline.prev_batch) + events
         room = await self._room_on_join(room_id, info, events, initial)
         if initial:
             return
         for event in events:
             await self._on_timeline_event(room, event)
+        if gap:
+            await self._retally(room)
 
     async def _room_on_join(self, room_id: str, info: Any, events: list[Any], initial: bool
                             ) -> RoomInfo:
@@ -322,10 +388,25 @@ class MatrixAdapter:
         if isinstance(event, MegolmEvent):
             await self._on_undecrypted(room, event)
             return
+        view = RoomView(room.room_id, room.is_direct)
+        name = self.connection.display_name(room.room_id, str(sender))
         try:
-            neutral = translate(source, RoomView(room.room_id, room.is_direct),
-                                display_name=self.connection.display_name(room.room_id,
-                                                                          str(sender)))
+            response = poll_response(source)
+            if response is not None:
+                found = await self.polls.find(response.start_event_id)
+                vote = vote_event(response, view, found.poll_id, display_name=name) \
+                    if found is not None and found.kind == "start" else None
+                if vote is not None:
+                    await self.dispatcher.handle(vote)
+                return
+            target = reply_target(source)
+            if target is not None:
+                found = await self.polls.find(target[0])
+                if found is not None:
+                    await self.dispatcher.handle(typed_answer_event(
+                        source, view, found.poll_id, target[1], display_name=name))
+                    return
+            neutral = translate(source, view, display_name=name)
         except MalformedEvent as error:
             log.warning("malformed matrix event skipped: %s", error,
                         extra={"room": room.room_id, "event_id": source.get("event_id")})
@@ -342,6 +423,39 @@ class MatrixAdapter:
                     if not (await self.dispatcher.handle(relayed)).failed:
                         break
                     await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def _retally(self, room: RoomInfo) -> None:
+        """Count the open native polls of ``room`` again from their relations: a ``limited``
+        sync may have left responses out that the gap fetch did not bring back."""
+        starts = await self.polls.open_starts(room_ids=[room.room_id])
+        for start in starts:
+            responses: list[dict[str, Any]] = []
+            since: str | None = None
+            for _ in range(RELATIONS_MAX_PAGES):
+                status, body = await self.connection.raw(
+                    "GET", relations_path(room.room_id, start.event_id, since))
+                if status >= 400:
+                    raise ConnectionError(f"relations of {start.event_id}: HTTP {status}")
+                chunk = body.get("chunk")
+                if isinstance(chunk, list):
+                    responses.extend(e for e in chunk if isinstance(e, dict))
+                since = body.get("next_batch")
+                if not isinstance(since, str) or not chunk:
+                    break
+            votes = [e for e in responses if _is_response(e)]
+            view = RoomView(room.room_id, room.is_direct)
+            for source in latest_per_sender(votes, skip=self.user_id):
+                try:
+                    response = poll_response(source)
+                except MalformedEvent:
+                    continue
+                vote = vote_event(response, view, start.poll_id) if response else None
+                if vote is not None:
+                    await self.dispatcher.handle(vote)
+            self.retallies += 1
+            log.info("matrix poll tallied again from its relations",
+                     extra={"room": room.room_id, "poll": start.poll_id,
+                            "responses": len(votes)})
 
     async def _on_member_event(self, room: RoomInfo, source: dict[str, Any]) -> None:
         """Someone left a DM: forget it, so the next private message opens a fresh one."""
@@ -368,7 +482,7 @@ class MatrixAdapter:
         assert client is not None
         older: list[Any] = []
         start = prev_batch
-        for _ in range(GAP_MAX_PAGES):
+        for _ in range(self.gap_max_pages):
             if start is None:
                 break
             response = await client.room_messages(room_id, start=start, end=self.token,
@@ -382,7 +496,7 @@ class MatrixAdapter:
             start = response.end
         else:
             log.warning("matrix gap longer than %d events: older ones skipped",
-                        GAP_PAGE * GAP_MAX_PAGES, extra={"room": room_id})
+                        GAP_PAGE * self.gap_max_pages, extra={"room": room_id})
         self.gaps_filled += 1
         log.info("matrix gap filled", extra={"room": room_id, "events": len(older)})
         return older[::-1]
@@ -534,6 +648,13 @@ class MatrixAdapter:
             await store.outbox.enqueue(key=key, platform=str(MATRIX), destination=room_id,
                                        payload=Reply(text).to_dict(), now=self.clock.now())
         self.notify({MATRIX})
+
+
+def _is_response(source: dict[str, Any]) -> bool:
+    try:
+        return poll_response(source) is not None
+    except MalformedEvent:
+        return False
 
 
 def _is_membership(source: dict[str, Any], user_id: str, membership: str) -> bool:

@@ -9,12 +9,22 @@
 - **Rate limits.** A 429 becomes ``TransientSendError(retry_after=…)`` with the
   server's ``retry_after_ms``; network errors and 5xx are transient too, so the
   delivery worker retries with backoff, in order.
+- **Native polls.** A poll card that a native poll can show (:func:`native_fits`) is
+  posted as ``org.matrix.msc3381.poll.start`` just before its text message (the
+  results, edited in place); both are recorded (:class:`PollEvents`) so responses and
+  replies come back as votes. When an edit shows the poll closed, every native poll of
+  it still open is ended (``…poll.end``); an edit of a reopened poll posts a new one.
 - **Presentation.** Replies are ``m.notice`` with HTML and plain bodies; a reply to
   a command in a group room points at the command (``m.in_reply_to``), in its
   thread when it was typed in one. Matrix has no ephemeral messages: a private
   reply is posted in the same room, mentioning the person (pill + ``m.mentions``);
   a *sensitive* one (personal data, a code) goes to the person's DM, with a short
   pointer in the room.
+- **Files.** A reply's attachments are uploaded to the media repository (encrypted
+  in an encrypted room) and follow the text as ``m.image`` (PNG pictures, with their
+  size) or ``m.file`` events, each under its own transaction id. A *private* reply
+  with files goes to the person's DM like a sensitive one: an export or a results
+  picture asked for oneself is not posted to the whole room. Edits carry no files.
 """
 
 from __future__ import annotations
@@ -22,9 +32,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
+import io
 import logging
+import struct
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from nio import (
@@ -34,16 +47,20 @@ from nio import (
     RoomPreset,
     RoomSendResponse,
     SendRetryError,
+    UploadResponse,
 )
 
 from bot.delivery import Outbound, PermanentSendError, Sent, TransientSendError
 from bot.matrix.connection import MatrixConnection, RoomInfo
 from bot.matrix.events import REPLY_TO_HINT
-from handlers.core.events import Reply
+from bot.matrix.polls import PollEvents
+from handlers.core.events import Attachment, Reply
 from handlers.core.ids import Platform
 from handlers.core.settings import Settings
 from messages.markup import Person
 from messages.render.matrix import CardRenderer, to_event
+from messages.render.matrix_poll import POLL_END, POLL_START, native_fits, poll_card, poll_end, poll_start
+from messages.render.plain import to_plain
 from messages.texts import Catalog
 from storage.db import Database
 from storage.uow import Store
@@ -65,8 +82,10 @@ class MatrixSender:
     platform = MATRIX
 
     def __init__(self, connection: MatrixConnection, *, db: Database, catalog: Catalog,
-                 settings: Settings, cards: Mapping[str, CardRenderer] | None = None) -> None:
+                 settings: Settings, cards: Mapping[str, CardRenderer] | None = None,
+                 polls: PollEvents | None = None) -> None:
         self.connection = connection
+        self.polls = polls or PollEvents(db, connection.clock)
         self.db = db
         self.catalog = catalog
         self.settings = settings
@@ -101,8 +120,15 @@ class MatrixSender:
         room = self.connection.rooms.get(room_id) or RoomInfo(room_id)
         reply = message.reply
         private_to = message.private_to
-        if reply.sensitive and private_to and not room.is_direct and not message.direct_user:
+        if (reply.sensitive or reply.attachments) and private_to and not room.is_direct \
+                and not message.direct_user:
             return await self._send_in_dm(message, private_to, room)
+        card = poll_card(reply.card)
+        native = card is not None and native_fits(
+            card, private_room=room.is_direct or message.direct_user is not None)
+        if native:
+            reply = replace(reply, actions=tuple(a for a in reply.actions
+                                                 if a.action != "poll.vote"))
         event_type, content = to_event(reply, command_prefix=self.settings.prefix(MATRIX),
                                        cards=self.cards)
         if event_type == "m.room.message":
@@ -112,8 +138,65 @@ class MatrixSender:
             self._relate(content, thread_id=message.thread_id, reply_to=reply_to)
             if message.edit_message_id:
                 content = _edit(content, message.edit_message_id)
+        if card is not None and native and not message.edit_message_id and \
+                not card.get("closed"):
+            await self._start_poll(room_id, card, message.key + ":start")
         event_id = await self._room_send(room_id, event_type, content, message.key)
+        if card is not None:
+            if message.edit_message_id:
+                await self._follow_poll(room_id, card, native, message.key)
+            else:
+                await self.polls.remember(event_id, room_id, card["poll_id"], "message")
+        if not message.edit_message_id:
+            await self._send_files(room_id, room, reply, message.key)
         return Sent(event_id, room_id=resolved)
+
+    async def _start_poll(self, room_id: str, card: dict[str, Any], key: str) -> str:
+        """Post the native poll of ``card`` and record it (a retry gets the same event)."""
+        event_id = await self._room_send(room_id, POLL_START, poll_start(card), key)
+        await self.polls.remember(event_id, room_id, card["poll_id"], "start")
+        return event_id
+
+    async def _follow_poll(self, room_id: str, card: dict[str, Any], native: bool,
+                           key: str) -> None:
+        """After an edit of a poll's message: end its native polls when it is closed; give
+        this room a native poll again when it was reopened after one was ended."""
+        if card.get("closed"):
+            text = to_plain(self.catalog.render(self.settings.default_language,
+                                                "matrix/poll_ended", title=card.get("title", "")),
+                            mention_prefix="")
+            for start in await self.polls.open_starts(poll_id=card["poll_id"]):
+                try:
+                    await self._room_send(start.room_id, POLL_END,
+                                          poll_end(start.event_id, text),
+                                          f"poll-end:{start.event_id}")
+                except TransientSendError as error:
+                    log.warning("could not end a native poll yet (next edit retries): %s",
+                                error, extra={"room": start.room_id})
+                    continue
+                except PermanentSendError as error:
+                    log.warning("native poll cannot be ended there: %s", error,
+                                extra={"room": start.room_id})
+                await self.polls.mark_ended(start.event_id)
+        elif native and not await self.polls.open_starts(poll_id=card["poll_id"],
+                                                         room_ids=[room_id]):
+            await self._start_poll(room_id, card, key + ":start")
+
+    async def _send_files(self, room_id: str, room: RoomInfo, reply: Reply, key: str) -> None:
+        """Upload each attachment and post it after the text (see the module docstring)."""
+        client = self.connection.client
+        assert client is not None
+        encrypt = room.encrypted or (room_id in client.rooms and client.rooms[room_id].encrypted)
+        for index, attachment in enumerate(reply.attachments):
+            uploaded, keys = await client.upload(
+                io.BytesIO(attachment.content), content_type=attachment.mimetype,
+                filename=attachment.filename, encrypt=encrypt,
+                filesize=len(attachment.content))
+            if not isinstance(uploaded, UploadResponse):
+                raise self._error(uploaded, f"upload {attachment.filename}")
+            await self._room_send(room_id, "m.room.message",
+                                  file_content(attachment, uploaded.content_uri, keys),
+                                  f"{key}:file:{index}")
 
     async def _send_in_dm(self, message: Outbound, user_id: str, room: RoomInfo) -> Sent:
         """A sensitive private reply: the content in the DM, a pointer in the room."""
@@ -122,6 +205,8 @@ class MatrixSender:
                                        command_prefix=self.settings.prefix(MATRIX),
                                        cards=self.cards)
         event_id = await self._room_send(dm, event_type, content, message.key)
+        await self._send_files(dm, self.connection.rooms.get(dm) or RoomInfo(dm, is_direct=True),
+                               message.reply, message.key)
         name = self.connection.display_name(room.room_id, user_id) or _localpart(user_id)
         pointer = Reply(self.catalog.render(self.settings.default_language,
                                             "matrix/answered_in_dm",
@@ -223,6 +308,29 @@ class MatrixSender:
                 log.warning("could not update m.direct: %s", error)
             log.info("matrix DM opened", extra={"room": room_id, "user": user_id})
             return room_id
+
+
+def file_content(attachment: Attachment, uri: str, keys: dict[str, Any] | None
+                 ) -> dict[str, Any]:
+    """The ``m.image`` / ``m.file`` content of an uploaded attachment.
+
+    ``body`` is the first line of the alt text (what a screen reader says and newer
+    clients show as the caption), ``filename`` the file's name; an encrypted upload
+    is described by ``file`` (key, hashes, URL) instead of ``url``.
+    """
+    info: dict[str, Any] = {"mimetype": attachment.mimetype, "size": len(attachment.content)}
+    is_image = attachment.mimetype.startswith("image/")
+    if attachment.mimetype == "image/png" and attachment.content[12:16] == b"IHDR":
+        info["w"], info["h"] = struct.unpack(">II", attachment.content[16:24])
+    caption = (attachment.alt_text or "").strip().splitlines()
+    content: dict[str, Any] = {"msgtype": "m.image" if is_image else "m.file",
+                               "body": caption[0] if caption else attachment.filename,
+                               "filename": attachment.filename, "info": info}
+    if keys:
+        content["file"] = {**keys, "url": uri}
+    else:
+        content["url"] = uri
+    return content
 
 
 def _edit(content: dict[str, Any], original: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import aiohttp
@@ -35,11 +35,12 @@ from bot.slack.directory import SlackDirectory
 from bot.slack.http import SlackHttpEndpoint
 from bot.slack.pace import ChannelPacer
 from bot.slack.sender import SlackSender
+from bot.slack.translate import SharedFile
 from handlers.core.clock import Clock
 from handlers.core.dispatch import Dispatcher
-from handlers.core.events import Event, RoomMessageEvent
+from handlers.core.events import Attachment, CommandEvent, Event, MessageEvent, RoomMessageEvent
 from messages.render.slack import POLL_FORM_LABELS, to_mrkdwn
-from messages.texts import Catalog
+from messages.texts import LANGUAGES, Catalog
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ STOP_GRACE = 5.0
 ROOM_PATIENCE = 0.005
 """Seconds a relayed room message waits at most for the endpoint to be quiet: the messages
 of a channel run one after the other, so a longer wait would add up over a burst."""
+SHARED_FILES = 3
+"""Files of one message the bot downloads (the rest are ignored)."""
+MAX_SHARED_FILE_BYTES = 4 * 1024 * 1024
+"""Bytes read of a shared file; the feature judges the size (an ICS file: 2 MiB)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,11 +84,14 @@ class SlackAdapter:
         self.client = AsyncWebClient(token=config.bot_token, base_url=config.api_url,
                                      timeout=http_timeout)
         self.directory = SlackDirectory(self.client)
-        labels = {name: catalog.render_block(language, "slack/form_labels", name) or name
-                  for name in POLL_FORM_LABELS}
+        labels = {lang: {name: catalog.render_block(lang, "slack/form_labels", name) or name
+                         for name in POLL_FORM_LABELS} for lang in LANGUAGES}
         pacer = pacer or ChannelPacer(per_second=config.posts_per_second,
                                       burst=max(3, config.posts_per_second))
-        self.sender = SlackSender(self.client, db, clock, pacer=pacer, form_labels=labels)
+        self.sender = SlackSender(self.client, db, clock, pacer=pacer, form_labels=labels,
+                                  language=language, files_in_dm={
+                                      lang: catalog.render(lang, "slack/files_in_dm")
+                                      for lang in LANGUAGES})
         self.bolt = AsyncApp(
             name="cohortbot",
             client=AsyncWebClient(base_url=config.api_url, timeout=http_timeout),
@@ -215,15 +223,16 @@ class SlackAdapter:
 
     # ------------------------------------------------------------------ work after the ack
 
-    def submit(self, event: Event) -> None:
+    def submit(self, event: Event, files: Sequence[SharedFile] = ()) -> None:
         """Run ``event`` through the dispatcher soon, after the acknowledgement.
 
         Events of one person in one conversation run in the order Slack sent them
         (two quick commands do not overtake each other); others run side by side.
+        ``files`` shared with the message are downloaded first and travel in the event.
         """
         lane = _lane(event)
         previous = self._lanes.get(lane) if lane else None
-        task = self._spawn(self._work(event, previous))
+        task = self._spawn(self._work(event, previous, tuple(files)))
         if lane:
             self._lanes[lane] = task
             task.add_done_callback(lambda done: self._forget_lane(lane, done))
@@ -244,7 +253,8 @@ class SlackAdapter:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _work(self, event: Event, previous: asyncio.Task[None] | None) -> None:
+    async def _work(self, event: Event, previous: asyncio.Task[None] | None,
+                    files: tuple[SharedFile, ...] = ()) -> None:
         if previous is not None:
             await asyncio.wait([previous])
         if isinstance(event, RoomMessageEvent):
@@ -258,7 +268,45 @@ class SlackAdapter:
                 event = await self._with_name(event)
             except Exception:
                 log.exception("could not look up the Slack user's name")
+            if files:
+                event = await self._with_files(event, files)
             await self.dispatcher.handle(event)
+
+    async def _with_files(self, event: Event, files: tuple[SharedFile, ...]) -> Event:
+        """The event carrying the bytes of the files shared with it (the first few)."""
+        got = []
+        for shared in files[:SHARED_FILES]:
+            content = await self._download(shared)
+            if content is not None:
+                got.append(Attachment(shared.name, shared.mimetype, content))
+        if not got or not isinstance(event, CommandEvent | MessageEvent):
+            return event
+        return dataclasses.replace(event, files=tuple(got))
+
+    async def _download(self, shared: SharedFile) -> bytes | None:
+        """A shared file's bytes (with the bot token), at most one past the cap so that a
+        handler can tell the file is too big; None when Slack will not give it."""
+        session = self._session
+        if session is None:
+            log.warning("a Slack file arrived before the adapter started; ignored")
+            return None
+        try:
+            async with session.get(shared.url, headers={
+                    "Authorization": f"Bearer {self.config.bot_token}"}) as response:
+                if response.status != 200:
+                    log.warning("Slack file download refused (HTTP %s)", response.status,
+                                extra={"slack_file": shared.file_id})
+                    return None
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_SHARED_FILE_BYTES:
+                        break
+                return bytes(body[:MAX_SHARED_FILE_BYTES + 1])
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("Slack file download failed: %s", type(error).__name__,
+                        extra={"slack_file": shared.file_id})
+            return None
 
     async def _with_name(self, event: Event) -> Event:
         """The event with the person's Slack real name, for people the bot does not know yet

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
@@ -31,7 +31,7 @@ class Inbox(Protocol):
 
     bot_user_id: str | None
 
-    def submit(self, event: Event) -> None: ...
+    def submit(self, event: Event, files: Sequence[translate.SharedFile] = ()) -> None: ...
 
     def is_bridged(self, channel: str) -> bool: ...
 
@@ -113,7 +113,7 @@ def register_events(bolt: AsyncApp, inbox: Inbox) -> None:
             log.warning("unreadable mention: %s", error, extra=_describe(body))
             return
         if command is not None:
-            inbox.submit(command)
+            inbox.submit(command, translate.shared_files(event))
 
     @bolt.event("message")
     async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -123,7 +123,7 @@ def register_events(bolt: AsyncApp, inbox: Inbox) -> None:
             log.warning("unreadable message event: %s", error, extra=_describe(body))
             return
         if translated is not None:
-            inbox.submit(translated)
+            inbox.submit(translated, translate.shared_files(event))
             return
         channel = event.get("channel")
         if isinstance(channel, str) and inbox.is_bridged(channel):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -109,13 +110,19 @@ class SlackSender:
     def __init__(self, client: AsyncWebClient, db: Database, clock: Clock, *,
                  pacer: ChannelPacer | None = None,
                  session: aiohttp.ClientSession | None = None,
-                 form_labels: dict[str, str] | None = None) -> None:
+                 form_labels: Mapping[str, dict[str, str]] | None = None,
+                 language: str = "fr", files_in_dm: Mapping[str, str] | None = None) -> None:
         self.client = client
         self.db = db
         self.clock = clock
         self.pacer = pacer or ChannelPacer()
-        self.form_labels = form_labels or {name: name for name in POLL_FORM_LABELS}
-        """Words of a poll's modal (submit, yes, maybe…), in the bot's language."""
+        self.language = language
+        """The bot's language: for words whose reader is not known (a pointer to the DM)."""
+        self.form_labels = dict(form_labels or {})
+        """Words of a poll's modal (submit, yes, maybe…) per language: the modal is shown
+        in the language the poll card says it was asked in (the reader's)."""
+        self.files_in_dm = dict(files_in_dm or {})
+        """Per language, the ephemeral pointer left where files were asked for privately."""
         self.session = session
         """The HTTP session for ``response_url`` posts (the adapter shares its own)."""
         self._own_session: aiohttp.ClientSession | None = None
@@ -149,13 +156,19 @@ class SlackSender:
             return await self._update(message, channel)
         trigger = message.hints.get("trigger_id")
         if reply.card is not None and trigger and (
-                is_form(reply.card) or poll_form(reply.card, self.form_labels)):
+                is_form(reply.card) or poll_form(reply.card, self.labels_for(reply.card))):
             opened = await self._open_form(message, channel, trigger)
             if opened is not None:
                 return opened
         if message.private_to:
             return await self._private(message, channel)
         return await self._public(message, channel)
+
+    def labels_for(self, card: Mapping[str, Any]) -> dict[str, str]:
+        """A modal's words in the card's language, else the bot's."""
+        lang = card.get("lang") if isinstance(card.get("lang"), str) else None
+        return self.form_labels.get(lang or self.language) or \
+            self.form_labels.get(self.language) or {name: name for name in POLL_FORM_LABELS}
 
     # ------------------------------------------------------------------ destinations
 
@@ -227,6 +240,10 @@ class SlackSender:
         """Only ``private_to`` sees it: response_url, else an ephemeral, else their DM."""
         user = message.private_to
         assert user is not None
+        if message.reply.attachments:
+            if is_direct_channel(channel):
+                return await self._public(message, channel)
+            return await self._files_to_dm(message, user, channel)
         response_url = message.hints.get("response_url")
         if response_url and await self._respond(response_url, message.reply, ephemeral=True,
                                                  fallible=True):
@@ -252,6 +269,35 @@ class SlackSender:
                          created_at=message.created_at), dm)
         return Sent(None, channel)
 
+    async def _files_to_dm(self, message: Outbound, user: str, channel: str) -> Sent:
+        """A private reply with files: Slack has no ephemeral files, so the whole reply goes
+        to the person's DM, and where they asked an ephemeral pointer says so."""
+        dm = await self._open_dm(user)
+        hints = {k: v for k, v in message.hints.items() if k != "response_url"}
+        sent = await self._public(replace(message, destination=dm, private_to=None,
+                                          hints=hints), dm)
+        pointer = self.files_in_dm.get(self.language)
+        if pointer:
+            await self._point_to_dm(message, user, channel, Reply(pointer))
+        return Sent(sent.message_id, dm)
+
+    async def _point_to_dm(self, message: Outbound, user: str, channel: str,
+                           pointer: Reply) -> None:
+        """Best effort: the files are in the DM already, the pointer is only a courtesy."""
+        response_url = message.hints.get("response_url")
+        try:
+            if response_url and await self._respond(response_url, pointer, ephemeral=True,
+                                                    fallible=True):
+                return
+            args: dict[str, Any] = {"channel": channel, "user": user,
+                                    "text": fallback_text(pointer)}
+            if message.thread_id:
+                args["thread_ts"] = message.thread_id
+            await self._api(channel, "chat_postEphemeral", **args)
+        except (_Refused, TransientSendError, PermanentSendError) as error:
+            log.info("could not leave a pointer to the DM (%s)", error,
+                     extra={"outbox_key": message.key})
+
     async def _update(self, message: Outbound, channel: str) -> Sent:
         reply = message.reply
         assert message.edit_message_id is not None
@@ -264,7 +310,8 @@ class SlackSender:
     async def _open_form(self, message: Outbound, channel: str, trigger: str) -> Sent | None:
         """Show a form card as a modal; None (post it as a message) when Slack refuses."""
         assert message.reply.card is not None
-        card = poll_form(message.reply.card, self.form_labels) or message.reply.card
+        card = poll_form(message.reply.card, self.labels_for(message.reply.card)) \
+            or message.reply.card
         origin_channel = None if channel.startswith("@dm:") else channel
         view = to_modal(card, private_metadata=form_metadata(
             card["action"], str(card.get("value", "")), origin_channel, message.thread_id))

@@ -15,6 +15,7 @@ import html
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.core.events import ActionEvent, CommandEvent, MessageEvent, Origin
@@ -279,6 +280,41 @@ def direct_message(event: Mapping[str, Any], event_id: str, bot_user_id: str | N
         return CommandEvent(origin=origin, text=neutral_text(command))
     in_reply_to = origin.thread_id
     return MessageEvent(origin=origin, text=neutral_text(text), in_reply_to=in_reply_to)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedFile:
+    """A file someone shared with a message, as Slack describes it (not downloaded yet)."""
+
+    file_id: str
+    name: str
+    mimetype: str
+    size: int
+    url: str
+
+
+def shared_files(event: Mapping[str, Any]) -> tuple[SharedFile, ...]:
+    """The files of a message or mention event that the bot can download.
+
+    Files Slack hides from the bot (``file_access: check_file_info``, external files,
+    tombstones) have no download URL and are left out.
+    """
+    files = event.get("files")
+    if not isinstance(files, list):
+        return ()
+    found = []
+    for item in files:
+        if not isinstance(item, Mapping) or item.get("mode") == "tombstone":
+            continue
+        url = item.get("url_private_download") or item.get("url_private")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            continue
+        size = item.get("size")
+        found.append(SharedFile(
+            file_id=str(item.get("id") or ""), name=str(item.get("name") or "fichier"),
+            mimetype=str(item.get("mimetype") or "application/octet-stream"),
+            size=size if isinstance(size, int) and size >= 0 else 0, url=url))
+    return tuple(found)
 
 
 def command_text(text: str, bot_user_id: str | None) -> str | None:

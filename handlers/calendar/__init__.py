@@ -13,6 +13,7 @@ from typing import Any
 from handlers.admin.demo import EXTRA_LOADERS
 from handlers.calendar import commands as agenda
 from handlers.calendar import rappel
+from handlers.calendar import web as calendar_web
 from handlers.calendar.demo import load_events
 from handlers.calendar.imports import import_ics
 from handlers.calendar.planner import PLAN_TIMER, REMIND_TIMER
@@ -22,6 +23,7 @@ from handlers.core.context import Context
 from handlers.core.errors import UserFacingError
 from handlers.core.events import Reply, TimerEvent
 from handlers.core.ids import Platform, RoomRef
+from handlers.web.registry import WebRegistry
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,11 @@ async def on_import(ctx: Context, event: TimerEvent) -> None:
     ctx.send(RoomRef(platform, str(reply_to.get("room", "console"))), Reply(text),
              key=f"calendar-import:{row.id}", thread_id=reply_to.get("thread"))
     row.reply_to = {}
+
+
+def register_web(web: WebRegistry) -> None:
+    """The calendar page, the overview's next events and the ICS download."""
+    calendar_web.register_web(web)
 
 
 def register(router: Router) -> None:

@@ -538,11 +538,17 @@ async def feed(ctx: Context, args: Args) -> Reply:
 
 
 @commands.command("importer", aliases=("import",), role=Role.COORDINATOR,
-                  params=(Param("source", Kind.REST, name_en="source"),))
+                  params=(Param("source", Kind.REST, name_en="source", required=False),))
 async def import_(ctx: Context, args: Args) -> Reply:
-    """Import an ICS file (console: a path) or URL (fetched in the background)."""
+    """Import an ICS file (shared with the command in chat; console: a path) or URL
+    (fetched in the background)."""
     assert ctx.cohort is not None and ctx.origin is not None
-    source = args["source"].strip()
+    source = (args.get("source") or "").strip()
+    shared = _shared_calendar(ctx)
+    if shared is not None and not source:
+        return await _import_bytes(ctx, shared.content, shared.filename)
+    if not source:
+        raise UserFacingError("calendar/import_needs_url", platform=str(ctx.origin.platform))
     if fold(source).startswith(("http://", "https://", "webcal://")):
         url = "https://" + source[len("webcal://"):] if fold(source).startswith("webcal://") \
             else source
@@ -559,16 +565,27 @@ async def import_(ctx: Context, args: Args) -> Reply:
         await ctx.audit("calendar.import_url", import_id=row.id)
         return ctx.reply("calendar/import_started", url=url)
     if ctx.origin.platform is not Platform.CONSOLE:
-        raise UserFacingError("calendar/import_needs_url")
-    data = read_local_file(source)
-    result = await import_ics(ctx.store, ctx.cohort, data, source=f"file:{Path(source).name}",
+        raise UserFacingError("calendar/import_needs_url", platform=str(ctx.origin.platform))
+    return await _import_bytes(ctx, read_local_file(source), Path(source).name)
+
+
+def _shared_calendar(ctx: Context) -> Attachment | None:
+    """The file shared with the command: the first ``.ics`` one, else the first one."""
+    files = getattr(ctx.event, "files", ())
+    return next((f for f in files if f.filename.lower().endswith(".ics") or
+                 f.mimetype.startswith("text/calendar")), files[0] if files else None)
+
+
+async def _import_bytes(ctx: Context, data: bytes, name: str) -> Reply:
+    assert ctx.cohort is not None
+    result = await import_ics(ctx.store, ctx.cohort, data, source=f"file:{name}",
                               now=ctx.now(), member_id=_member_id(ctx))
     if result.timers:
         ctx.changed.add("jobs")
     ctx.changed.add("calendar")
     await ctx.audit("calendar.import_file", added=result.added, updated=result.updated,
                     cancelled=result.cancelled)
-    return ctx.reply("calendar/imported", result=result, source=Path(source).name)
+    return ctx.reply("calendar/imported", result=result, source=name)
 
 
 def read_local_file(text: str) -> bytes:

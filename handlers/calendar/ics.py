@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import icalendar
 
 from handlers.calendar.recurrence import check_rrule, localize
 from handlers.core.errors import UserFacingError
 from storage.models_calendar import CalendarEvent, EventStatus, ExceptionKind, TargetKind
+
+if TYPE_CHECKING:
+    import icalendar
 
 MAX_ICS_BYTES = 2 * 1024 * 1024
 MAX_EVENTS = 2000
@@ -60,6 +61,8 @@ class ParsedEvent:
 
 def parse_ics(data: bytes, default_tz: ZoneInfo) -> list[ParsedEvent]:
     """Read and validate an ICS file; raises :class:`UserFacingError` for any bad input."""
+    import icalendar
+
     if len(data) > MAX_ICS_BYTES:
         raise UserFacingError("calendar/ics_too_big", size=len(data), limit=MAX_ICS_BYTES)
     if b"BEGIN:VCALENDAR" not in data[:4096].upper():
@@ -238,6 +241,8 @@ def _clip(text: str | None, limit: int) -> str | None:
 def build_ics(events: Sequence[CalendarEvent], *, name: str, default_tz: str,
               now: datetime) -> bytes:
     """A VCALENDAR of the events (exceptions must be loaded), with their VTIMEZONEs."""
+    import icalendar
+
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -267,6 +272,8 @@ def build_ics(events: Sequence[CalendarEvent], *, name: str, default_tz: str,
 
 
 def _vevent(event: CalendarEvent, tz: ZoneInfo, now: datetime) -> icalendar.Event:
+    import icalendar
+
     vevent = icalendar.Event()
     vevent.add("uid", event.uid)
     vevent.add("dtstamp", now)

@@ -90,6 +90,8 @@ async def on_remind(ctx: Context, event: TimerEvent) -> None:
         send.append((group[0], now - group[0].due_at > LATE_GRACE))
     for reason, skipped in skip.items():
         done = await store.calendar.skip_many([r.id for r in skipped], reason, now)
+        if done:
+            ctx.count("reminders_skipped", len(done), reason=reason)
         for row in skipped:
             if row.id in done and reason == "started":
                 log.warning("reminder skipped: the event had already started", extra={
@@ -118,6 +120,8 @@ async def on_remind(ctx: Context, event: TimerEvent) -> None:
                                       members=members.get(cohort_id, ()))
         ctx.send(RoomRef(Platform(row.platform), row.room_id), reply,
                  key=f"{OUTBOX_PREFIX}{row.id}")
+        ctx.count("reminders_sent", lateness="late" if late else "on_time")
+        ctx.observe("reminder_delay_seconds", max(0.0, (now - row.due_at).total_seconds()))
         if late:
             log.warning("late reminder sent", extra={
                 "reminder": row.id, "event": row.event_id, "due_at": row.due_at.isoformat(),

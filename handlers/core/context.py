@@ -79,6 +79,8 @@ class Services:
     """The notes feature's questionnaires and reminder policy (``handlers.notes.service``)."""
     votes: Any = None
     """The polls' batched vote writer (``handlers.polls.writer.VoteWriter``)."""
+    retention: Any = None
+    """How long bookkeeping is kept (``storage.repos.retention.RetentionPolicy``)."""
 
 
 @dataclass(slots=True)
@@ -95,9 +97,14 @@ class Context:
     lang: str
     caller: Caller | None = None
     cohort: Cohort | None = None
+    room_cohort: Cohort | None = None
+    """The cohort the event's room is linked to (read with the caller), if any."""
     spec: CommandSpec | None = None
     outgoing: list[Outgoing] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
+    counted: list[tuple[str, float, dict[str, str]]] = field(default_factory=list)
+    """Counters to add once the transaction committed (see :meth:`count`)."""
+    observed: list[tuple[str, float, dict[str, str]]] = field(default_factory=list)
     _now: datetime | None = None
 
     @property
@@ -154,6 +161,15 @@ class Context:
         self.outgoing.append(Outgoing(key=key, platform=target.platform, destination=destination,
                                       reply=reply, thread_id=thread_id, edit_of=edit_of,
                                       not_before=not_before))
+
+    def count(self, name: str, amount: float = 1, **labels: str) -> None:
+        """Add to a ``/metrics`` counter when this event's transaction commits (a rolled
+        back or retried event is not counted twice)."""
+        self.counted.append((name, amount, labels))
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        """Record a ``/metrics`` histogram value when this event's transaction commits."""
+        self.observed.append((name, value, labels))
 
     async def schedule(self, key: str, name: str, due_at: datetime,
                        payload: dict[str, Any] | None = None) -> None:

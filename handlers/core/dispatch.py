@@ -50,6 +50,21 @@ COHORT_OPTION_KEYS = ("cohorte", "cohort")
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedReply:
+    """A reply committed to the outbox, handed to delivery as is (no need to read it back)."""
+
+    outbox_id: int
+    key: str
+    platform: Platform
+    destination: str
+    reply: Reply
+    thread_id: str | None
+    private_to: str | None
+    hints: dict[str, Any]
+    created_at: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What handling an event produced, for adapters that answer synchronously and for tests."""
 
@@ -63,7 +78,8 @@ class Outcome:
 class Dispatcher:
     def __init__(self, *, db: Database, router: Router, catalog: Catalog, clock: Clock,
                  settings: Settings, services: Services | None = None,
-                 notify: Callable[[set[Platform]], None] | None = None) -> None:
+                 notify: Callable[[set[Platform]], None] | None = None,
+                 hand_over: Callable[[Sequence[QueuedReply]], bool] | None = None) -> None:
         self.db = db
         self.router = router
         self.catalog = catalog
@@ -71,6 +87,9 @@ class Dispatcher:
         self.settings = settings
         self.services = services or Services()
         self.notify = notify or (lambda _platforms: None)
+        self.hand_over = hand_over
+        """Receives the replies to an event once committed (delivery sends them at once);
+        without it, delivery is only woken (``notify``) and reads them from the outbox."""
 
     async def handle(self, event: Event) -> Outcome:
         """Handle one event exactly once; returns the replies queued for its origin."""
@@ -99,8 +118,8 @@ class Dispatcher:
                 replies = await self._run(ctx)
                 if replies is None:
                     return Outcome((), handled=False)
-                await self._queue(ctx, replies)
-            self._after_commit(ctx, replies)
+                queued = await self._queue(ctx, replies)
+            self._after_commit(ctx, replies, queued)
             self._count(event, ctx, "ok")
             return Outcome(tuple(replies))
         except UserFacingError as error:
@@ -208,21 +227,23 @@ class Dispatcher:
     async def _identify(self, ctx: Context, origin: Origin) -> None:
         """Who is speaking: their member record, cohorts, coordinator roles, admin flag."""
         store = ctx.store
-        member = await store.identities.member_for(origin.platform, origin.user.user_id)
+        view = await store.identities.caller_view(origin.platform, origin.user.user_id,
+                                                  origin.room.room_id)
+        member = view.member
         is_admin = (origin.platform is Platform.CONSOLE and origin.user.user_id == "operator") \
             or str(origin.user) in self.settings.admins
-        cohorts: set[int] = set()
-        coordinates: set[int] = set()
+        cohorts: frozenset[int] = frozenset()
+        coordinates: frozenset[int] = frozenset()
         if member is not None and member.erased_at is None:
-            cohorts, coordinates = await store.members.cohort_ids(member)
+            cohorts, coordinates = view.cohorts, view.coordinates
         else:
             member = None
         ctx.caller = Caller(user=origin.user, member=member, is_admin=is_admin,
-                            cohorts=frozenset(cohorts), coordinates=frozenset(coordinates),
+                            cohorts=cohorts, coordinates=coordinates,
                             platform_name=origin.user_display_name)
         if member is not None and member.language:
             ctx.lang = member.language
-        room_cohort = await store.rooms.cohort_of(origin.platform, origin.room.room_id)
+        room_cohort = ctx.room_cohort = view.room_cohort
         if room_cohort is not None:
             if ctx.caller.belongs_to(room_cohort.id):
                 ctx.cohort = room_cohort
@@ -246,9 +267,7 @@ class Dispatcher:
                                       candidates=[c.slug for c in mine])
             ctx.cohort = cohort
         elif ctx.cohort is None:
-            origin = ctx.origin
-            room_cohort = await store.rooms.cohort_of(origin.platform, origin.room.room_id) \
-                if origin else None
+            room_cohort = ctx.room_cohort
             if room_cohort is not None and not caller.belongs_to(room_cohort.id):
                 raise UserFacingError("errors/not_in_cohort", cohort=room_cohort.name)
             everything = await store.cohorts.all() if caller.is_admin and not caller.cohorts \
@@ -275,28 +294,45 @@ class Dispatcher:
             if spec.where is Where.ROOM and origin.is_direct:
                 raise UserFacingError("errors/room_only", spec=spec)
 
-    async def _queue(self, ctx: Context, replies: Sequence[Reply]) -> None:
+    async def _queue(self, ctx: Context, replies: Sequence[Reply]) -> list[QueuedReply]:
+        """Write the replies (to the origin) and the other messages to the outbox; returns
+        the replies as queued, for :attr:`hand_over` after the commit."""
         origin = ctx.origin
         now = ctx.now()
         store = ctx.store
+        queued: list[QueuedReply] = []
         if origin is not None:
             base = origin.event_id or uuid.uuid4().hex
+            hints = dict(getattr(origin, "hints", {}) or {})
             for index, reply in enumerate(replies):
-                await store.outbox.enqueue(
-                    key=f"reply:{origin.platform}:{base}:{index}", platform=origin.platform,
-                    destination=origin.room.room_id, payload=reply.to_dict(), now=now,
-                    thread_id=origin.thread_id,
-                    private_to=origin.user.user_id if reply.visibility is Visibility.PRIVATE
-                    else None, hints=dict(getattr(origin, "hints", {}) or {}))
+                key = f"reply:{origin.platform}:{base}:{index}"
+                private_to = origin.user.user_id if reply.visibility is Visibility.PRIVATE \
+                    else None
+                outbox_id = await store.outbox.enqueue(
+                    key=key, platform=origin.platform, destination=origin.room.room_id,
+                    payload=reply.to_dict(), now=now, thread_id=origin.thread_id,
+                    private_to=private_to, hints=hints)
+                if outbox_id is not None:
+                    queued.append(QueuedReply(outbox_id, key, origin.platform,
+                                              origin.room.room_id, reply, origin.thread_id,
+                                              private_to, hints, now))
         await store.outbox.enqueue_many([
             {"key": out.key, "platform": out.platform, "destination": out.destination,
              "payload": out.reply.to_dict(), "thread_id": out.thread_id,
              "edit_of": out.edit_of, "not_before": out.not_before,
              "private_to": out.private_to} for out in ctx.outgoing], now)
+        return queued
 
-    def _after_commit(self, ctx: Context, replies: Sequence[Reply]) -> None:
+    def _after_commit(self, ctx: Context, replies: Sequence[Reply],
+                      queued: Sequence[QueuedReply] = ()) -> None:
+        for name, amount, labels in ctx.counted:
+            self.services.metrics.incr(name, amount, **labels)
+        for name, value, labels in ctx.observed:
+            self.services.metrics.observe(name, value, **labels)
         platforms = {o.platform for o in ctx.outgoing}
-        if ctx.origin is not None and replies:
+        if queued and self.hand_over is not None and self.hand_over(queued):
+            pass
+        elif ctx.origin is not None and replies:
             platforms.add(ctx.origin.platform)
         if platforms:
             self.notify(platforms)
@@ -330,8 +366,9 @@ class Dispatcher:
                     log.exception("error template failed", extra={
                         **_describe(event), "template": error.template})
                     reply = ctx.reply("errors/internal", private=True)
-                await self._queue(ctx, [reply])
-            self.notify({origin.platform})
+                queued = await self._queue(ctx, [reply])
+            if not (queued and self.hand_over is not None and self.hand_over(queued)):
+                self.notify({origin.platform})
             return Outcome((reply,))
         except Exception:
             log.exception("could not answer an error", extra=_describe(event))
@@ -393,4 +430,4 @@ def _describe(event: Event) -> dict[str, Any]:
     return info
 
 
-__all__ = ["Dispatcher", "Outcome", "UserRef", "permitted_role"]
+__all__ = ["Dispatcher", "Outcome", "QueuedReply", "UserRef", "permitted_role"]

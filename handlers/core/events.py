@@ -39,6 +39,9 @@ class CommandEvent:
 
     origin: Origin
     text: str
+    files: tuple[Attachment, ...] = ()
+    """Files shared with the command (an ICS file with ``agenda importer``), downloaded by
+    the adapter before dispatch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class MessageEvent:
     origin: Origin
     text: str
     in_reply_to: str | None = None
+    files: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +199,8 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """A file sent with a reply (an export, a results picture, an ICS file)."""
+    """A file sent with a reply (an export, a results picture, an ICS file), or shared by
+    someone with a command or message."""
 
     filename: str
     mimetype: str

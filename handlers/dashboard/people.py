@@ -68,7 +68,7 @@ async def overview(page: PageContext) -> WebResponse:
 
 
 async def people_section(page: PageContext, cohort: Cohort) -> Markup:
-    people = await page.store.dashboard.people(cohort.id)
+    people = await page.people()
     rooms = await page.store.rooms.of_cohort(cohort.id)
     return page.fragment("sections/people", rows=[_row(d) for d in page.visible(
         people.delegations)], coordinators=people.coordinators, rooms=rooms,
@@ -79,7 +79,7 @@ async def _delegation(page: PageContext) -> DelegationView:
     assert page.cohort is not None and page.viewer is not None
     raw = page.request.params.get("delegation", "")
     wanted = int(raw) if raw.isdigit() and len(raw) < 10 else None
-    people = await page.store.dashboard.people(page.cohort.id)
+    people = await page.people()
     found = next((d for d in people.delegations if d.id == wanted), None)
     if found is None:
         raise WebError(404, "not_found")
@@ -102,7 +102,7 @@ async def _accounts_page(page: PageContext, *, status: int = 200, errors: dict[s
                          | None = None, issued: dict[str, object] | None = None
                          ) -> WebResponse:
     assert page.cohort is not None
-    people = await page.store.dashboard.people(page.cohort.id)
+    people = await page.people()
     wanted = page.request.query.get("ajout", "")
     everybody = [p for d in people.delegations for p in d.members] + people.coordinators
     added = next((p for p in everybody if str(p.id) == wanted), None)
@@ -139,7 +139,7 @@ async def _member_form_page(page: PageContext, *, values: dict[str, object],
                             errors: dict[str, dict[str, str]], status: int = 200
                             ) -> WebResponse:
     assert page.cohort is not None
-    people = await page.store.dashboard.people(page.cohort.id)
+    people = await page.people()
     return page.render("member_form", status=status, delegations=people.delegations,
                        categories=CATEGORIES, values=values, errors=errors)
 
@@ -201,6 +201,6 @@ def register_web(web: WebRegistry) -> None:
              access=Access.COORDINATOR)(member_form)
     web.page("dashboard.add_member", "/tableau/cohortes/{cohort}/membres/ajouter",
              method="POST", access=Access.COORDINATOR)(add_member_submit)
-    web.section("overview", "people", order=10)(people_section)
+    web.section("overview", "people", order=50)(people_section)
     web.nav("overview", "dashboard.overview", order=0)
     web.nav("accounts", "dashboard.accounts", order=90, access=Access.COORDINATOR)

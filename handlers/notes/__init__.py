@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from handlers.core.commands import Router
 from handlers.notes import commands, machine
+from handlers.notes import web as notes_web
+from handlers.web.registry import WebRegistry
+
+
+def register_web(web: WebRegistry) -> None:
+    """Note completion, each note's answers and history, note and livret downloads."""
+    notes_web.register_web(web)
 
 
 def register(router: Router) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from handlers.admin.cohorts import slugify
 from handlers.core.commands import Args, CommandGroup, Kind, Opt, Param, Role
@@ -217,6 +218,19 @@ async def export_notes(ctx: Context, args: Args) -> Reply:
     else:
         questionnaires = [find_questionnaire(ctx, args["note"])]
         delegations = [await chosen_delegation(ctx, args.get("delegation"))]
+    doc, files = await export_files(ctx, questionnaires, delegations, livret=livret,
+                                    formats=formats)
+    return in_private(ctx, ctx.reply("notes/exported", title=doc.title, files=files,
+                                     attachments=files, livret=livret,
+                                     delegations=len(delegations)))
+
+
+async def export_files(ctx: Context, questionnaires: Sequence[Questionnaire],
+                       delegations: Sequence[Delegation], *, livret: bool,
+                       formats: Sequence[str]) -> tuple[export.Export, tuple[Any, ...]]:
+    """The files of a note or of the livret for delegations the caller may see (checked by
+    the caller: the chat command and the dashboard both pick them with ``may_see``)."""
+    assert ctx.cohort is not None
     groups = [export.Group(d.territory, await note_views(ctx, d, questionnaires))
               for d in delegations]
     if livret:
@@ -233,9 +247,7 @@ async def export_notes(ctx: Context, args: Args) -> Reply:
     files = export.attachments(doc, ctx.texts, base, formats)
     await ctx.audit("notes.export", livret=livret, delegations=len(delegations),
                     formats=list(formats))
-    return in_private(ctx, ctx.reply("notes/exported", title=doc.title, files=files,
-                                     attachments=files, livret=livret,
-                                     delegations=len(delegations)))
+    return doc, files
 
 
 def _formats(word: str | None) -> tuple[str, ...]:

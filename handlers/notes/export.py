@@ -18,10 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from docx import Document
-from docx.enum.text import WD_BREAK
-from docx.shared import Pt, RGBColor
-
 from handlers.core.events import Attachment
 from handlers.notes.service import Line, NoteView
 from messages.render.plain import to_plain
@@ -106,6 +102,9 @@ def csv_bytes(doc: Export, texts: Texts) -> bytes:
 
 def docx_bytes(doc: Export, texts: Texts) -> bytes:
     """An office document: a heading per delegation and note, a section per question."""
+    from docx import Document
+    from docx.enum.text import WD_BREAK
+
     labels = Labels(texts, doc.tz)
     document = Document()
     document.core_properties.title = doc.title
@@ -136,6 +135,8 @@ def docx_bytes(doc: Export, texts: Texts) -> bytes:
 
 
 def _answer(document: Any, line: Line, labels: Labels) -> None:
+    from docx.shared import Pt, RGBColor
+
     if line.answer is None:
         run = document.add_paragraph().add_run(labels("unanswered"))
         run.italic = True

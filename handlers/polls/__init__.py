@@ -7,10 +7,18 @@ from handlers.core.commands import Router
 from handlers.core.context import Context
 from handlers.core.errors import UserFacingError
 from handlers.core.events import ActionEvent, Reply, TimerEvent
-from handlers.polls import campaigns, service
+from handlers.polls import campaigns, campaigns_web, service
+from handlers.polls import web as poll_web
 from handlers.polls.commands import commands
-from handlers.polls.logic import is_open, parse_action_value, request_from_action, slot_for
+from handlers.polls.logic import (
+    is_open,
+    parse_action_value,
+    parse_typed_vote,
+    request_from_action,
+    slot_for,
+)
 from handlers.polls.writer import direct_vote
+from handlers.web.registry import WebRegistry
 from storage.models_polls import Poll, PollStatus
 
 
@@ -23,18 +31,23 @@ async def _poll_of(ctx: Context, event: ActionEvent) -> tuple[Poll, list[str]]:
 
 
 async def on_action(ctx: Context, event: ActionEvent) -> Reply | None:
-    """``poll.vote`` / ``poll.submit`` (when the lean path handed them over),
-    ``poll.open_form`` and ``poll.results``."""
+    """``poll.vote`` / ``poll.submit`` (when the lean path handed them over, or with
+    ``form={"typed": …}``: an answer written as in ``sondage voter``, e.g. a Matrix reply
+    to the poll's message), ``poll.open_form`` and ``poll.results``."""
     poll, parts = await _poll_of(ctx, event)
     if event.action in ("poll.vote", "poll.submit"):
         if not is_open(poll, ctx.now()):
             raise await service.closed_error(ctx, poll)
-        request = request_from_action(poll.kind, parts, event.form)
+        labels = {o.position: o.label for o in poll.options}
+        if isinstance(event.form.get("typed"), str):
+            request = parse_typed_vote(poll, labels, [event.form["typed"]])
+        else:
+            request = request_from_action(poll.kind, parts, event.form)
         slot, value = await service.cast(ctx, poll, request)
         if event.form.get("silent"):
             return None
-        return ctx.reply("polls/voted", poll=poll, value=value, slot=slot,
-                         labels={o.position: o.label for o in poll.options}, private=True)
+        return ctx.reply("polls/voted", poll=poll, value=value, slot=slot, labels=labels,
+                         private=True, sensitive=poll.anonymous)
     if event.action == "poll.results":
         coordinator = ctx.caller is not None and ctx.caller.coordinates_cohort(poll.cohort_id)
         if ctx.caller is None or not ctx.caller.belongs_to(poll.cohort_id):
@@ -42,7 +55,7 @@ async def on_action(ctx: Context, event: ActionEvent) -> Reply | None:
         pv = await service.view(ctx, poll, for_coordinator=coordinator)
         cohort = await service.cohort_of(ctx, poll)
         return ctx.reply("polls/results", poll=poll, pv=pv, tz=cohort.timezone, private=True,
-                         full=True)
+                         full=True, attachments=await service.results_pictures(ctx, poll, pv))
     if event.action == "poll.open_form":
         return await _form(ctx, poll)
     raise UserFacingError("errors/unknown_action")
@@ -61,7 +74,7 @@ async def _form(ctx: Context, poll: Poll) -> Reply:
     pv = await service.view(ctx, poll)
     card = service.card_for(poll, pv, now=ctx.now())
     card.update(type="poll_form", current=current.value if current else None,
-                comment=current.comment if current else None)
+                comment=current.comment if current else None, lang=ctx.lang)
     return ctx.reply("polls/form", poll=poll, current=current, card=card, private=True,
                      labels={o.position: o.label for o in poll.options})
 
@@ -95,6 +108,12 @@ async def on_nudge(ctx: Context, event: TimerEvent) -> None:
     if poll is not None:
         await service.nudge(ctx, poll,
                             round_key=f"g{poll.generation}-{event.payload['offset']}")
+
+
+def register_web(web: WebRegistry) -> None:
+    """The polls' dashboard pages (list, poll, composer) and the campaigns' (table, composer)."""
+    poll_web.register_web(web)
+    campaigns_web.register_web(web)
 
 
 def register(router: Router) -> None:

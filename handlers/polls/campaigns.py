@@ -21,7 +21,9 @@ from handlers.core.errors import UserFacingError
 from handlers.core.events import Attachment, Reply
 from handlers.core.grammar import fold
 from handlers.core.ids import Platform, RoomRef, UserRef
+from handlers.dashboard.pictures import results_picture, summary
 from handlers.polls import export, service
+from handlers.polls.grids import campaign_progress
 from handlers.polls.logic import (
     CATEGORIES,
     expected_slots,
@@ -126,24 +128,34 @@ _EN_DATE = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sun
                       r"September|October|November|December)\b")
 
 
-def rebase(definition: dict[str, Any], now: datetime, lang: str) -> dict[str, Any]:
+def rebase(definition: dict[str, Any], now: datetime, lang: str,
+           tz: ZoneInfo | None = None) -> dict[str, Any]:
     """Move a past campaign's dates by whole weeks so they lie ahead (weekdays kept), and
-    rewrite the dates its option labels spell out. Used for the demo's 2022 note."""
+    rewrite the dates its option labels spell out. Used for the demo's 2022 note.
+
+    The shift is made on the cohort's wall clock (``tz``): 14:00 in March stays 14:00
+    in April, across a change to summer time (stored dates carry a fixed UTC offset).
+    """
     starts = [datetime.fromisoformat(o["start"]) for q in definition["questions"]
               for o in q["options"] if o.get("start")]
     if not starts or min(starts) > now:
         return definition
     weeks = (now - min(starts)).days // 7 + 4
     shift = timedelta(weeks=weeks)
+
+    def moved(text: str) -> datetime:
+        moment = datetime.fromisoformat(text)
+        return (moment.astimezone(tz) if tz is not None else moment) + shift
+
     for question in definition["questions"]:
         for option in question["options"]:
             if not option.get("start"):
                 continue
             old = datetime.fromisoformat(option["start"])
-            new = old + shift
+            new = moved(option["start"])
             option["start"] = new.isoformat()
             if option.get("end"):
-                option["end"] = (datetime.fromisoformat(option["end"]) + shift).isoformat()
+                option["end"] = moved(option["end"]).isoformat()
             option["label"] = _rewrite_date(option["label"], old, new, lang)
     definition["rebased_weeks"] = weeks
     return definition
@@ -174,7 +186,7 @@ async def load_campaign(store: Store, cohort: Cohort, path: Path, now: datetime,
         raise CampaignFileError(str(error).splitlines()[0]) from None
     definition = definition_from(data, cohort.language, ZoneInfo(cohort.timezone))
     if shift_past:
-        definition = rebase(definition, now, cohort.language)
+        definition = rebase(definition, now, cohort.language, ZoneInfo(cohort.timezone))
     if await store.campaigns.by_slug(cohort.id, definition["id"]) is not None:
         return None
     try:
@@ -439,14 +451,28 @@ async def nudge(ctx: Context, args: Args) -> Reply:
 
 
 async def close_campaign(ctx: Context, campaign: Campaign) -> int:
+    """Close every open poll of the campaign, then post in each room who handed in what,
+    as words and as a delegation × question picture."""
     closed = 0
-    for poll in await campaign_polls(ctx, campaign):
+    polls = await campaign_polls(ctx, campaign)
+    for poll in polls:
         if poll.status is PollStatus.OPEN:
             await service.close(ctx, poll)
             closed += 1
     campaign.status = CampaignStatus.CLOSED
     await ctx.store.jobs.cancel_prefix(f"campaign:{campaign.id}:")
     ctx.changed.add("jobs")
+    rooms = await ctx.store.rooms.of_cohort(campaign.cohort_id)
+    if rooms:
+        cohort = await ctx.store.cohorts.get(campaign.cohort_id)
+        assert cohort is not None
+        texts = ctx.catalog.bind(cohort.language)
+        grid = await campaign_progress(ctx, campaign, polls)
+        picture = results_picture(texts, grid, filename=f"campagne-{campaign.slug}.png")
+        for room in rooms:
+            ctx.send(RoomRef(Platform(room.platform), room.room_id),
+                     Reply(summary(texts, grid), attachments=(picture,)),
+                     key=f"campaign:{campaign.id}:closed:{room.platform}:{room.room_id}")
     return closed
 
 

@@ -223,7 +223,7 @@ async def vote(ctx: Context, args: Args) -> Reply:
     request = parse_typed_vote(poll, labels, [args["reponse"]], args.get("commentaire"))
     slot, value = await service.cast(ctx, poll, request)
     return ctx.reply("polls/voted", poll=poll, value=value, slot=slot,
-                     labels=labels, private=True)
+                     labels=labels, private=True, sensitive=poll.anonymous)
 
 
 @commands.command("commenter", aliases=("comment",), role=Role.MEMBER,
@@ -255,7 +255,7 @@ async def results(ctx: Context, args: Args) -> Reply:
     coordinator = ctx.caller is not None and ctx.caller.coordinates_cohort(poll.cohort_id)
     pv = await service.view(ctx, poll, for_coordinator=coordinator)
     return ctx.reply("polls/results", poll=poll, pv=pv, tz=ctx.tz, private=True,
-                     full=True)
+                     full=True, attachments=await service.results_pictures(ctx, poll, pv))
 
 
 @commands.command("lister", aliases=("list",), role=Role.MEMBER)

@@ -11,8 +11,9 @@ from typing import Any
 
 from handlers.core.context import Context, person
 from handlers.core.errors import UserFacingError
-from handlers.core.events import Action, ActionStyle, Reply
+from handlers.core.events import Action, ActionStyle, Attachment, Reply
 from handlers.core.ids import Platform, RoomRef, UserRef
+from handlers.polls.grids import poll_picture
 from handlers.polls.logic import (
     AVAILABILITY_VALUES,
     Expected,
@@ -32,6 +33,12 @@ from storage.models import Cohort, Delegation
 from storage.models_polls import Poll, PollKind, PollScope, PollStatus
 from storage.repos.polls import AnswerWrite
 
+PRIVATE_BALLOTS = frozenset({Platform.MATRIX})
+"""Platforms where any vote given in a room is seen by the room (on Matrix a native vote
+or a typed command is a room event naming its sender): there an anonymous poll's answers
+are collected in each person's DM (a private ballot), never in the room."""
+ANSWER_BY_REPLY = frozenset({Platform.MATRIX})
+"""Platforms whose adapter reads a reply to a poll's message as an answer to it."""
 REFRESH_DELAY = timedelta(seconds=2)
 """Votes within this delay are shown in one edit of the poll message per room."""
 CARD_VERSION = 1
@@ -126,10 +133,12 @@ def _labels(ctx: Context, lang: str) -> Any:
     return lambda name: texts.block("polls/labels", name) or name
 
 
-def actions_for(ctx: Context, poll: Poll, lang: str) -> tuple[Action, ...]:
+def actions_for(ctx: Context, poll: Poll, lang: str, *, results_only: bool = False
+                ) -> tuple[Action, ...]:
     """Buttons under a poll message, with the command that does the same where there are
-    no buttons (the console)."""
-    if not is_open(poll, ctx.now()):
+    no buttons (the console). ``results_only`` for a room where answering would be
+    public (an anonymous poll answered in private ballots)."""
+    if not is_open(poll, ctx.now()) or results_only:
         return (Action(_labels(ctx, lang)("results"), "poll.results", str(poll.id),
                        command=f"sondage resultats {poll.id}"),)
     label = _labels(ctx, lang)
@@ -206,11 +215,13 @@ def render_card(ctx: Context, poll: Poll, pv: PollView, cohort: Cohort, platform
                 ) -> Reply:
     """The poll message for a room of ``platform``, in the cohort's language."""
     lang = cohort.language
+    ballot = poll.anonymous and platform in PRIVATE_BALLOTS
     text = ctx.catalog.render(lang, "polls/card", poll=poll, pv=pv, tz=cohort.timezone,
                               now=ctx.now(), open=is_open(poll, ctx.now()),
-                              prefix=ctx.settings.prefix(platform))
-    return Reply(text, actions=actions_for(ctx, poll, lang), card=card_for(poll, pv,
-                                                                           now=ctx.now()))
+                              prefix=ctx.settings.prefix(platform), private_ballot=ballot,
+                              by_reply=platform in ANSWER_BY_REPLY and not ballot)
+    return Reply(text, actions=actions_for(ctx, poll, lang, results_only=ballot),
+                 card=card_for(poll, pv, now=ctx.now()))
 
 
 def message_key(poll: Poll, platform: str, room_id: str) -> str:
@@ -226,7 +237,37 @@ async def publish(ctx: Context, poll: Poll) -> int:
         platform = Platform(room.platform)
         ctx.send(RoomRef(platform, room.room_id), render_card(ctx, poll, pv, cohort, platform),
                  key=message_key(poll, room.platform, room.room_id))
+    if poll.anonymous:
+        await send_ballots(ctx, poll, pv, cohort)
     return len(rooms)
+
+
+async def send_ballots(ctx: Context, poll: Poll, pv: PollView, cohort: Cohort) -> int:
+    """DM a private ballot to everyone who may answer an anonymous poll on a platform where
+    room votes are public (:data:`PRIVATE_BALLOTS`); returns how many were sent. Keyed by
+    poll, member and generation: sent once, also when a publication is retried."""
+    delegations = await ctx.store.delegations.of_cohort(poll.cohort_id)
+    people: dict[int, Any] = {}
+    for slot in expected_slots(poll, delegations):
+        for member in slot.answerers:
+            people.setdefault(member.id, member)
+    card = card_for(poll, pv, now=ctx.now())
+    sent = 0
+    for member in people.values():
+        lang = member.language or cohort.language
+        for identity in member.identities:
+            platform = Platform(identity.platform)
+            if platform not in PRIVATE_BALLOTS:
+                continue
+            text = ctx.catalog.render(lang, "polls/ballot", poll=poll, member=member,
+                                      cohort=cohort, tz=cohort.timezone,
+                                      prefix=ctx.settings.prefix(platform),
+                                      by_reply=platform in ANSWER_BY_REPLY)
+            ctx.send(UserRef(platform, identity.user_id),
+                     Reply(text, actions=actions_for(ctx, poll, lang), card=card),
+                     key=f"ballot:{poll.id}:{member.id}:g{poll.generation}:{platform}")
+            sent += 1
+    return sent
 
 
 async def refresh(ctx: Context, poll: Poll, seq: int) -> None:
@@ -249,6 +290,15 @@ async def mark_dirty(ctx: Context, poll_ids: Sequence[int]) -> None:
 
 async def refresh_now(ctx: Context, poll: Poll) -> None:
     await refresh(ctx, poll, await ctx.store.polls.bump_refresh(poll.id))
+
+
+async def results_pictures(ctx: Context, poll: Poll, pv: PollView) -> tuple[Attachment, ...]:
+    """The grid picture that goes with results shown to the caller (availability polls
+    whose results they may see), in the caller's language."""
+    if poll.kind is not PollKind.AVAILABILITY or not pv.show_results:
+        return ()
+    cohort = await cohort_of(ctx, poll)
+    return (await poll_picture(ctx, poll, ctx.lang, cohort.timezone),)
 
 
 async def closed_error(ctx: Context, poll: Poll) -> UserFacingError:
@@ -280,6 +330,7 @@ async def cast(ctx: Context, poll: Poll, request: VoteRequest) -> tuple[Slot, di
         request.comment, str(origin.platform) if origin else "console",
         keep_comment=request.comment is None)], ctx.now())
     await mark_dirty(ctx, [poll.id])
+    ctx.count("votes", platform=str(origin.platform) if origin else "console")
     return slot, value
 
 
@@ -311,11 +362,15 @@ async def close(ctx: Context, poll: Poll) -> None:
     await refresh_now(ctx, poll)
     cohort = await cohort_of(ctx, poll)
     pv = await view(ctx, poll)
-    for room in await ctx.store.rooms.of_cohort(poll.cohort_id):
+    rooms = await ctx.store.rooms.of_cohort(poll.cohort_id)
+    pictures: tuple[Attachment, ...] = ()
+    if rooms and poll.kind is PollKind.AVAILABILITY:
+        pictures = (await poll_picture(ctx, poll, cohort.language, cohort.timezone),)
+    for room in rooms:
         platform = Platform(room.platform)
         text = ctx.catalog.render(cohort.language, "polls/closed_notice", poll=poll, pv=pv,
                                   tz=cohort.timezone, prefix=ctx.settings.prefix(platform))
-        ctx.send(RoomRef(platform, room.room_id), Reply(text),
+        ctx.send(RoomRef(platform, room.room_id), Reply(text, attachments=pictures),
                  key=f"poll:{poll.id}:closed:{poll.generation}:{room.platform}:{room.room_id}")
 
 
@@ -351,7 +406,8 @@ async def nudge(ctx: Context, poll: Poll, *, round_key: str | None = None
             platform = Platform(identity.platform)
             text = ctx.catalog.render(lang, "polls/nudge", poll=poll, member=member,
                                       tz=cohort.timezone, cohort=cohort,
-                                      prefix=ctx.settings.prefix(platform))
+                                      prefix=ctx.settings.prefix(platform),
+                                      by_reply=platform in ANSWER_BY_REPLY)
             reply = Reply(text, actions=actions_for(ctx, poll, lang),
                           card=card_for(poll, pv, now=ctx.now()))
             ctx.send(UserRef(platform, identity.user_id), reply,

@@ -115,6 +115,9 @@ class VoteWriter:
                 continue
             platforms: set[Platform] = set()
             for vote in batch:
+                if vote.result == ACCEPTED:
+                    self.dispatcher.services.metrics.incr(
+                        "votes", platform=str(vote.event.origin.platform))
                 if vote.result == ACCEPTED and vote.reply is not None:
                     platforms.add(vote.event.origin.platform)
                 if not vote.future.done():
@@ -261,7 +264,7 @@ class VoteWriter:
             if len(self._texts) >= TEXT_CACHE:
                 self._texts.clear()
             self._texts[key] = text
-        return Reply(text, visibility=Visibility.PRIVATE)
+        return Reply(text, visibility=Visibility.PRIVATE, sensitive=vote.poll.anonymous)
 
 
 def _depends_on_current(vote: _Vote) -> bool:

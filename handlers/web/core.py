@@ -97,6 +97,18 @@ class WebResponse:
             "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"})
 
 
+@dataclass(frozen=True, slots=True)
+class WebEvent:
+    """A dashboard form seen by the chat features' services as the event they serve.
+
+    It has no ``origin``: nothing is answered "where it came from" (the answer is a
+    page), and what a service sends elsewhere goes to the outbox as usual.
+    """
+
+    method: str
+    path: str
+
+
 class WebError(Exception):
     """A page the person cannot see, explained from ``errors/<template>`` with ``status``.
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 from handlers.core.clock import Clock
+from handlers.core.commands import Router
 from handlers.core.context import Services
 from handlers.core.ids import Platform
 from handlers.core.settings import Settings
@@ -57,8 +58,10 @@ class WebDispatcher:
     def __init__(self, *, db: Database, registry: WebRegistry, html: HtmlCatalog,
                  catalog: Catalog, clock: Clock, settings: Settings,
                  services: Services | None = None,
-                 notify: Callable[[set[Platform]], None] | None = None) -> None:
+                 notify: Callable[[set[Platform]], None] | None = None,
+                 router: Router | None = None) -> None:
         self.db = db
+        self.router = router
         self.registry = registry
         self.html = html
         self.catalog = catalog
@@ -84,12 +87,19 @@ class WebDispatcher:
                     raise WebError(404, "not_found")
                 await self._authorize(page, spec)
                 response = await spec.handler(page)
-                for out in page.outgoing:
-                    await page.store.outbox.enqueue(
-                        key=out.key, platform=out.platform, destination=out.destination,
-                        payload=out.reply.to_dict(), now=page.now())
+                await page.store.outbox.enqueue_many([
+                    {"key": out.key, "platform": out.platform, "destination": out.destination,
+                     "payload": out.reply.to_dict(), "thread_id": out.thread_id,
+                     "edit_of": out.edit_of, "not_before": out.not_before,
+                     "private_to": out.private_to} for out in page.outgoing], page.now())
             if page.outgoing:
                 self.notify({o.platform for o in page.outgoing})
+            if page.changed and self.services.on_change is not None:
+                try:
+                    self.services.on_change(set(page.changed))
+                except Exception:
+                    log.exception("change listener failed",
+                                  extra={"changed": sorted(page.changed)})
             self.services.metrics.incr("web_requests", page=spec.name, outcome="ok")
         except FormInvalid as invalid:
             response = invalid.response
@@ -121,7 +131,7 @@ class WebDispatcher:
         return PageContext(request=request, store=store, clock=self.clock,
                            settings=self.settings, registry=self.registry, html=self.html,
                            catalog=self.catalog, services=self.services,
-                           lang=self.settings.default_language)
+                           lang=self.settings.default_language, router=self.router)
 
     async def _authenticate(self, page: PageContext) -> None:
         secret = page.request.cookies.get(SESSION_COOKIE, "")

@@ -11,20 +11,22 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from handlers.core.clock import Clock
-from handlers.core.context import Outgoing, Services
+from handlers.core.commands import Router
+from handlers.core.context import Caller, Context, Outgoing, Services
 from handlers.core.events import Reply
-from handlers.core.ids import RoomRef, UserRef
+from handlers.core.ids import Platform, RoomRef, UserRef
 from handlers.core.settings import Settings
-from handlers.web.core import Access, FormInvalid, Viewer, WebRequest, WebResponse
+from handlers.web.core import Access, FormInvalid, Viewer, WebEvent, WebRequest, WebResponse
 from handlers.web.registry import WebRegistry
 from messages.html import HtmlCatalog
 from messages.texts import Catalog, Texts
 
 if TYPE_CHECKING:
-    from storage.models import Cohort, Delegation
+    from storage.models import Cohort
+    from storage.repos.dashboard import CohortPeople
     from storage.uow import Store
 
-D = TypeVar("D", bound="Delegation")
+D = TypeVar("D")
 
 
 @dataclass(slots=True)
@@ -43,8 +45,12 @@ class PageContext:
     viewer: Viewer | None = None
     cohort: Cohort | None = None
     outgoing: list[Outgoing] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)
+    """What changed (``"jobs"``, ``"calendar"`` …), told to runtime parts after commit."""
     cookies: list[Any] = field(default_factory=list)
+    router: Router | None = None
     _now: datetime | None = None
+    _people: Any = None
 
     def now(self) -> datetime:
         """The instant this request is handled (constant within one request)."""
@@ -118,16 +124,54 @@ class PageContext:
                 shown.append(html)
         return shown
 
+    async def people(self) -> CohortPeople:
+        """The cohort's delegations, members and coordinators as plain rows, read once per
+        request (every overview section and table of a page shares them).
+
+        Delegations and members are the shapes the poll rules read (``expected_slots``,
+        grids, views), so pages need not load the ORM graph a chat event uses.
+        """
+        assert self.cohort is not None
+        if self._people is None:
+            self._people = await self.store.dashboard.people(self.cohort.id)
+        return self._people
+
     def visible(self, delegations: Sequence[D]) -> list[D]:
         """The delegations this viewer may see: all for coordinators, else their own."""
         assert self.viewer is not None and self.cohort is not None
-        return [d for d in delegations if self.viewer.sees_delegation(self.cohort.id, d.id)]
+        return [d for d in delegations
+                if self.viewer.sees_delegation(self.cohort.id, d.id)]  # type: ignore[attr-defined]
 
     def send(self, target: RoomRef | UserRef, reply: Reply, *, key: str) -> None:
         """Queue a chat message in this request's transaction (same outbox as handlers)."""
         destination = f"@dm:{target.user_id}" if isinstance(target, UserRef) else target.room_id
         self.outgoing.append(Outgoing(key=key, platform=target.platform,
                                       destination=destination, reply=reply))
+
+    def chat(self, *, detached: bool = False) -> Context:
+        """The chat features' :class:`Context` for this request, as the person signed in.
+
+        A form calls the very service or command a chat message would (same checks,
+        same stored objects), in this request's transaction; what it sends goes to the
+        same outbox and what it schedules wakes the scheduler after commit. With
+        ``detached`` the messages and changes are thrown away (a preview run in a
+        savepoint that is rolled back).
+        """
+        viewer = self.viewer
+        assert viewer is not None
+        if viewer.identity is not None:
+            user = UserRef(Platform(viewer.identity.platform), viewer.identity.user_id)
+        else:
+            user = UserRef.parse(viewer.admin_account or "console:operator")
+        caller = Caller(user=user, member=viewer.member, is_admin=viewer.is_admin,
+                        cohorts=viewer.cohorts, coordinates=viewer.coordinates,
+                        platform_name=viewer.display_name)
+        return Context(event=WebEvent(self.request.method, self.request.path),  # type: ignore[arg-type]
+                       store=self.store, clock=self.clock, catalog=self.catalog,
+                       settings=self.settings, router=self.router or Router(),
+                       services=self.services, lang=self.lang, caller=caller,
+                       cohort=self.cohort, outgoing=[] if detached else self.outgoing,
+                       changed=set() if detached else self.changed, _now=self.now())
 
     async def audit(self, action: str, **details: Any) -> None:
         viewer = self.viewer

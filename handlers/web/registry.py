@@ -10,8 +10,9 @@ in ``handlers/registry.py`` (``WEB_FEATURES``). For example the polls feature::
         web.page("polls.close", "/tableau/cohortes/{cohort}/sondages/{poll}/fermer",
                  method="POST", access=Access.COORDINATOR)(close_poll)
 
-Reserved overview orders: 10 the cohort's people (dashboard), 20 next events
-(calendar), 30 open polls and campaigns (polls), 40 note completion (notes).
+Reserved overview orders: 20 next events (calendar), 30 open polls and campaigns
+(polls), 40 note completion (notes), 50 the cohort's people (dashboard): who still
+owes what comes first, the roll of delegations and accounts last.
 A nav label is the template ``nav/<name>.html.j2``, a section renders its own
 fragment; a section returns ``None`` when it has nothing to show.
 """

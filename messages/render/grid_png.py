@@ -208,6 +208,8 @@ def _legend(draw: ImageDraw.ImageDraw, labels: Labels, layout: Layout, x: int, t
     entries = [(Answer.YES, labels.yes), (Answer.MAYBE, labels.maybe), (Answer.NO, labels.no),
                (Answer.NONE, labels.none)]
     for answer, text in entries:
+        if not text:
+            continue
         box = (x, int(y - 11), x + 22, int(y + 11))
         draw.rectangle(box, fill=FILL[answer], outline=LINE)
         _symbol(draw, box, answer, scale=0.6)

@@ -11,18 +11,21 @@ import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from markdown_it.token import Token
+
 from handlers.core.events import Reply
-from messages.markup import EVERYONE, parse_mention, parse_room
+from messages.markup import EVERYONE, MENTION_SCHEME, parse_mention, parse_room
 from messages.render.markdown import parser, tokens
 from messages.render.plain import to_plain
 
 
-def to_html(text: str) -> str:
+def to_html(text: str, *, parsed: list[Token] | None = None) -> str:
     """Neutral markup → Matrix HTML; mention links become ``https://matrix.to`` pills.
 
     A member with no Matrix account is shown in bold instead of a dead link.
+    ``parsed``: the tokens of ``text`` if already parsed (they are changed here).
     """
-    toks = tokens(text)
+    toks = parsed if parsed is not None else tokens(text)
     for tok in toks:
         pending_close: list[bool] = []
         for child in tok.children or []:
@@ -56,6 +59,8 @@ def to_html(text: str) -> str:
 
 
 def mentioned_users(text: str) -> list[str]:
+    if MENTION_SCHEME not in text:
+        return []
     found: list[str] = []
     for tok in tokens(text):
         for child in tok.children or []:
@@ -69,8 +74,9 @@ def mentioned_users(text: str) -> list[str]:
 def to_content(reply: Reply, *, msgtype: str = "m.notice", command_prefix: str = "!cohorte "
                ) -> dict[str, Any]:
     """A whole reply as the content of an ``m.room.message`` event."""
-    body = to_plain(reply.text, mention_prefix="")
-    formatted = to_html(reply.text)
+    parsed = tokens(reply.text)
+    body = to_plain(reply.text, mention_prefix="", parsed=parsed)
+    formatted = to_html(reply.text, parsed=parsed)
     hints = [a for a in reply.actions if a.command]
     if hints:
         body += "\n" + "\n".join(f"• {a.label} : {command_prefix}{a.command}" for a in hints)

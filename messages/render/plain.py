@@ -9,13 +9,18 @@ from messages.markup import parse_mention, parse_room
 from messages.render.markdown import children, tokens
 
 
-def to_plain(text: str, *, mention_prefix: str = "@") -> str:
-    """Neutral markup → readable plain text (bullets kept, markers dropped)."""
+def to_plain(text: str, *, mention_prefix: str = "@",
+             parsed: list[Token] | None = None) -> str:
+    """Neutral markup → readable plain text (bullets kept, markers dropped).
+
+    ``parsed``: the tokens of ``text`` when the caller parsed it already (they are
+    only read here).
+    """
     out: list[str] = []
     list_stack: list[list[int]] = []
     quote_depth = 0
     pending_prefix = ""
-    for tok in tokens(text):
+    for tok in parsed if parsed is not None else tokens(text):
         t = tok.type
         if t in ("bullet_list_open", "ordered_list_open"):
             list_stack.append([0 if t == "bullet_list_open" else int(tok.attrGet("start") or 1)])

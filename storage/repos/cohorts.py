@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import delete, func, literal, select
+from sqlalchemy import and_, bindparam, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
 
 from storage.models import (
     Category,
@@ -23,6 +26,19 @@ from storage.models import (
 
 class AlreadyExists(Exception):
     """A unique key refused a second row; the caller tells the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerView:
+    """Who is behind an account and where they speak, as the dispatcher needs it."""
+
+    member: Member | None
+    """With its delegation loaded; None for an unknown account."""
+    cohorts: frozenset[int]
+    """Cohorts the member belongs to (their delegation's) or coordinates."""
+    coordinates: frozenset[int]
+    room_cohort: Cohort | None
+    """The cohort the room is linked to, if any."""
 
 
 class CohortRepo:
@@ -171,6 +187,25 @@ class MemberRepo:
             Member.erased_at.is_(None)))).all()
 
 
+@lru_cache(maxsize=1)
+def _caller_query() -> Any:
+    """Built once: constructing this statement costs more than running it."""
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    room_cohort = aliased(Cohort, name="room_cohort")
+    return (
+        select(Member, Delegation, CoordinatorRole.cohort_id, room_cohort)
+        .select_from(anchor)
+        .outerjoin(PlatformIdentity, and_(PlatformIdentity.platform == bindparam("platform"),
+                                          PlatformIdentity.user_id == bindparam("user_id")))
+        .outerjoin(Member, Member.id == PlatformIdentity.member_id)
+        .outerjoin(Delegation, Delegation.id == Member.delegation_id)
+        .outerjoin(CoordinatorRole, CoordinatorRole.member_id == Member.id)
+        .outerjoin(LinkedRoom, and_(LinkedRoom.platform == bindparam("platform"),
+                                    LinkedRoom.room_id == bindparam("room_id")))
+        .outerjoin(room_cohort, room_cohort.id == LinkedRoom.cohort_id)
+        .options(contains_eager(Member.delegation)))
+
+
 class IdentityRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -180,6 +215,22 @@ class IdentityRepo:
             select(Member).join(PlatformIdentity)
             .where(PlatformIdentity.platform == platform, PlatformIdentity.user_id == user_id)
             .options(joinedload(Member.delegation)))
+
+    async def caller_view(self, platform: str, user_id: str, room_id: str) -> CallerView:
+        """The account's member, their cohorts and coordinator roles, and the room's cohort,
+        in one query (one row per coordinator role, at least one row).
+
+        Every event starts with this, so it is one round trip instead of three.
+        """
+        rows = (await self.session.execute(_caller_query(), {
+            "platform": platform, "user_id": user_id, "room_id": room_id})).all()
+        first = rows[0]
+        member = first[0]
+        coordinates = frozenset(r[2] for r in rows if r[2] is not None)
+        cohorts = set(coordinates)
+        if member is not None and member.delegation is not None:
+            cohorts.add(member.delegation.cohort_id)
+        return CallerView(member, frozenset(cohorts), coordinates, first[3])
 
     async def get(self, platform: str, user_id: str) -> PlatformIdentity | None:
         return await self.session.scalar(select(PlatformIdentity).where(

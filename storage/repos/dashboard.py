@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,6 +13,8 @@ from sqlalchemy.orm import joinedload
 
 from storage.models import Category, CoordinatorRole, Delegation, Member, PlatformIdentity
 from storage.models_dashboard import DashboardLink, DashboardSession
+from storage.models_notes import NoteAnswer, PilotNote
+from storage.models_polls import Campaign, CampaignStatus, Poll, PollAnswer, PollStatus
 
 
 def hash_secret(secret: str) -> str:
@@ -48,6 +51,13 @@ class PersonView:
     category: Category | None
     is_referent: bool
     platforms: list[str]
+    delegation_id: int | None = None
+    language: str | None = None
+
+    @property
+    def erased_at(self) -> None:
+        """Erased members are never read here (the rules that skip them may ask)."""
+        return None
 
 
 @dataclass(slots=True)
@@ -55,6 +65,17 @@ class DelegationView:
     id: int
     territory: str
     members: list[PersonView]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRow:
+    """A campaign as lists show it (its definition, the questions, is not read)."""
+
+    id: int
+    slug: str
+    title: str
+    status: CampaignStatus
+    deadline: datetime | None
 
 
 @dataclass(slots=True)
@@ -137,7 +158,8 @@ class DashboardRepo:
         """
         member_rows = (await self.session.execute(
             select(Delegation.id, Delegation.territory, Member.id, Member.display_name,
-                   Member.category, Member.is_referent, PlatformIdentity.platform)
+                   Member.category, Member.is_referent, PlatformIdentity.platform,
+                   Member.language)
             .select_from(Delegation)
             .outerjoin(Member, and_(Member.delegation_id == Delegation.id,
                                     Member.erased_at.is_(None)))
@@ -154,13 +176,14 @@ class DashboardRepo:
             .order_by(Member.display_name, Member.id, PlatformIdentity.platform))).all()
         delegations: dict[int, DelegationView] = {}
         people: dict[int, PersonView] = {}
-        for d_id, territory, m_id, name, category, referent, platform in member_rows:
+        for d_id, territory, m_id, name, category, referent, platform, lang in member_rows:
             view = delegations.setdefault(d_id, DelegationView(d_id, territory, []))
             if m_id is None:
                 continue
             person = people.get(m_id)
             if person is None:
-                person = people[m_id] = PersonView(m_id, name, category, bool(referent), [])
+                person = people[m_id] = PersonView(m_id, name, category, bool(referent), [],
+                                                   d_id, lang)
                 view.members.append(person)
             if platform is not None:
                 person.platforms.append(platform)
@@ -171,3 +194,44 @@ class DashboardRepo:
             if platform is not None:
                 person.platforms.append(platform)
         return CohortPeople(list(delegations.values()), list(coordinators.values()))
+
+    async def polls(self, cohort_id: int, *, open_only: bool = False) -> Sequence[Poll]:
+        """The cohort's polls without their options (lists and the overview count answers,
+        they do not show options)."""
+        query = select(Poll).where(Poll.cohort_id == cohort_id)
+        if open_only:
+            query = query.where(Poll.status == PollStatus.OPEN)
+        return (await self.session.scalars(query.order_by(Poll.id))).all()
+
+    async def answered_keys(self, poll_ids: Sequence[int]) -> dict[int, set[str]]:
+        """For each poll, the scope keys that have an answer (no answer values read)."""
+        found: dict[int, set[str]] = {pid: set() for pid in poll_ids}
+        if not poll_ids:
+            return found
+        rows = await self.session.execute(select(PollAnswer.poll_id, PollAnswer.scope_key)
+                                          .where(PollAnswer.poll_id.in_(list(poll_ids))))
+        for poll_id, key in rows:
+            found[poll_id].add(key)
+        return found
+
+    async def notes_answered(self, cohort_id: int) -> dict[tuple[int, str], set[str]]:
+        """Per (delegation, questionnaire), the questions answered: note completion in one
+        query."""
+        rows = await self.session.execute(
+            select(PilotNote.delegation_id, PilotNote.questionnaire, NoteAnswer.question_id)
+            .outerjoin(NoteAnswer, NoteAnswer.note_id == PilotNote.id)
+            .where(PilotNote.cohort_id == cohort_id))
+        found: dict[tuple[int, str], set[str]] = {}
+        for delegation_id, questionnaire, question_id in rows:
+            answered = found.setdefault((delegation_id, questionnaire), set())
+            if question_id is not None:
+                answered.add(question_id)
+        return found
+
+    async def campaigns(self, cohort_id: int) -> list[CampaignRow]:
+        """The cohort's campaigns without their definitions, in creation order."""
+        rows = await self.session.execute(
+            select(Campaign.id, Campaign.slug, Campaign.title, Campaign.status,
+                   Campaign.deadline).where(Campaign.cohort_id == cohort_id)
+            .order_by(Campaign.id))
+        return [CampaignRow(*row) for row in rows]

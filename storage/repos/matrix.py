@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DirectRoom
-from storage.models_matrix import MatrixRoomState, MatrixSession
+from storage.models_matrix import MatrixPollEvent, MatrixRoomState, MatrixSession
+from storage.upsert import insert_ignore
 
 
 class MatrixStateRepo:
@@ -84,3 +85,35 @@ class MatrixStateRepo:
         result = await self.session.execute(delete(DirectRoom).where(
             DirectRoom.platform == platform, DirectRoom.room_id == room_id))
         return int(result.rowcount or 0)
+
+    async def remember_poll_event(self, event_id: str, room_id: str, poll_id: int, kind: str,
+                                  now: datetime) -> None:
+        """Remember an event posted for a poll (once: a re-send after a crash gets the same
+        event id from the homeserver and changes nothing)."""
+        await insert_ignore(self.session, MatrixPollEvent.__table__, {
+            "event_id": event_id, "room_id": room_id, "poll_id": poll_id, "kind": kind,
+            "ended_at": None, "created_at": now})
+
+    async def poll_events(self, event_ids: Sequence[str]) -> dict[str, MatrixPollEvent]:
+        """The poll events among ``event_ids`` (what a response or a reply points at)."""
+        if not event_ids:
+            return {}
+        rows = await self.session.scalars(select(MatrixPollEvent).where(
+            MatrixPollEvent.event_id.in_(list(set(event_ids)))))
+        return {row.event_id: row for row in rows}
+
+    async def open_poll_starts(self, *, poll_id: int | None = None,
+                               room_ids: Sequence[str] | None = None
+                               ) -> Sequence[MatrixPollEvent]:
+        """Native polls not ended yet, of one poll or in some rooms, oldest first."""
+        query = select(MatrixPollEvent).where(MatrixPollEvent.kind == "start",
+                                              MatrixPollEvent.ended_at.is_(None))
+        if poll_id is not None:
+            query = query.where(MatrixPollEvent.poll_id == poll_id)
+        if room_ids is not None:
+            query = query.where(MatrixPollEvent.room_id.in_(list(room_ids)))
+        return (await self.session.scalars(query.order_by(MatrixPollEvent.id))).all()
+
+    async def mark_poll_ended(self, event_id: str, now: datetime) -> None:
+        await self.session.execute(update(MatrixPollEvent).where(
+            MatrixPollEvent.event_id == event_id).values(ended_at=now))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
@@ -45,6 +46,18 @@ class ProcessedEventRepo:
         result = await self.session.execute(
             delete(ProcessedEvent).where(ProcessedEvent.at < cutoff))
         return int(result.rowcount or 0)
+
+
+@lru_cache(maxsize=2)
+def _mark_sent_statement(with_room: bool) -> Any:
+    """Built once (delivery marks messages sent after every pass)."""
+    table = OutboxMessage.__table__
+    values: dict[str, Any] = {"status": OutboxStatus.SENT.value,
+                              "message_id": bindparam("b_message"),
+                              "sent_at": bindparam("b_now"), "last_error": None}
+    if with_room:
+        values["destination"] = bindparam("b_room")
+    return update(table).where(table.c.id == bindparam("b_id")).values(**values)
 
 
 class OutboxRepo:
@@ -126,19 +139,14 @@ class OutboxRepo:
     async def mark_sent_many(self, sent: Sequence[tuple[int, str | None, str | None]],
                              now: datetime) -> None:
         """Mark several messages sent at once: (outbox id, message id, resolved DM room)."""
-        table = OutboxMessage.__table__
-        plain = [{"b_id": i, "b_message": m} for i, m, room in sent if room is None]
-        rooms = [{"b_id": i, "b_message": m, "b_room": room} for i, m, room in sent
-                 if room is not None]
-        values = {"status": OutboxStatus.SENT.value, "message_id": bindparam("b_message"),
-                  "sent_at": now, "last_error": None}
+        plain = [{"b_id": i, "b_message": m, "b_now": now} for i, m, room in sent
+                 if room is None]
+        rooms = [{"b_id": i, "b_message": m, "b_now": now, "b_room": room}
+                 for i, m, room in sent if room is not None]
         if plain:
-            await self.session.execute(
-                update(table).where(table.c.id == bindparam("b_id")).values(**values), plain)
+            await self.session.execute(_mark_sent_statement(False), plain)
         if rooms:
-            await self.session.execute(
-                update(table).where(table.c.id == bindparam("b_id"))
-                .values(**values, destination=bindparam("b_room")), rooms)
+            await self.session.execute(_mark_sent_statement(True), rooms)
 
     async def mark_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None:
         await self.session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id)

@@ -13,6 +13,7 @@ from bot.bootstrap import App
 from handlers.core.events import RoomChange, RoomMessageEvent
 from handlers.core.ids import Platform
 from storage.models import OutboxStatus
+from storage.repos.retention import RetentionPolicy
 from storage.uow import Store
 from tests.conftest import load_demo
 from tests.support.bridge import MATRIX_ROOM, SLACK_CHANNEL, Poster, link_rooms
@@ -71,3 +72,22 @@ async def test_withdrawn_copies_and_retention(any_app: App) -> None:
         await store.bridge.set_cursor("slack", SLACK_CHANNEL, "1700000002.000000", later)
         await store.bridge.set_cursor("slack", SLACK_CHANNEL, "1700000001.000000", later)
         assert await store.bridge.cursor("slack", SLACK_CHANNEL) == "1700000002.000000"
+
+
+async def test_the_daily_purge_forgets_relays_after_relay_days(any_app: App) -> None:
+    await bridged(any_app)
+    poster = Poster(any_app, Platform.MATRIX, "@zoe:localhost", MATRIX_ROOM, "Zoé")
+    old = await poster.post("ancien message")
+    any_app.clock.advance(days=20)
+    recent = await poster.post("message récent")
+    async with any_app.db.session() as session:
+        store = Store(session)
+        touched = await store.retention.purge(RetentionPolicy(relay_days=30),
+                                              any_app.clock.now() + timedelta(days=11))
+        assert touched["relay_message"] == 1
+        assert await store.relays.of_source("matrix", MATRIX_ROOM, old) == []
+        assert len(await store.relays.of_source("matrix", MATRIX_ROOM, recent)) == 1
+        kept = await store.retention.purge(RetentionPolicy(relay_days=0),
+                                           any_app.clock.now() + timedelta(days=400))
+        assert "relay_message" not in kept
+        assert len(await store.relays.of_source("matrix", MATRIX_ROOM, recent)) == 1

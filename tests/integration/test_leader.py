@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.leader import FileLeadership, PostgresLeadership, lead, lock_key
+from storage.db import Database
 from tests.integration.test_reminder_crash import prepare, spawn, stored, wait_for
 
 
@@ -77,6 +78,18 @@ def children() -> Iterator[list[subprocess.Popen[bytes]]]:
             proc.wait()
 
 
+async def notify_jobs(pg_url: str) -> None:
+    import asyncpg
+
+    from bot.wake import CHANNEL
+
+    conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("SELECT pg_notify($1, 'jobs')", CHANNEL)
+    finally:
+        await conn.close()
+
+
 def leader_pids(out: Path, names: list[str]) -> list[int]:
     pids = []
     for name in names:
@@ -97,17 +110,24 @@ async def test_two_processes_on_postgresql_one_scheduler_and_a_takeover(
         pg_url: str, tmp_path: Path, children: list[subprocess.Popen[bytes]]) -> None:
     out = tmp_path / "platform"
     out.mkdir()
-    first_due = datetime.now(UTC) + timedelta(seconds=8)
-    expected = await prepare(pg_url, tmp_path, events=10, first_due=first_due,
-                             spacing=timedelta(milliseconds=300))
+    database = Database(pg_url)
+    await database.upgrade()
+    await database.dispose()
     a = spawn(pg_url, out, "a")
     b = spawn(pg_url, out, "b")
     children += [a, b]
-    assert await wait_for(lambda: len(leader_pids(out, ["a", "b"])) >= 1, 30)
+    assert await wait_for(lambda: len(leader_pids(out, ["a", "b"])) >= 1, 60)
     await asyncio.sleep(1.5)
     leaders = leader_pids(out, ["a", "b"])
     assert len(leaders) == 1, "exactly one process leads"
     leader, follower = (a, b) if leaders[0] == a.pid else (b, a)
+    # The reminders are written once both run, by a third process, which wakes the leader
+    # as a standby instance would (NOTIFY): their due times do not depend on how long the
+    # processes took to start on a busy machine.
+    first_due = datetime.now(UTC) + timedelta(seconds=3)
+    expected = await prepare(pg_url, tmp_path, events=10, first_due=first_due,
+                             spacing=timedelta(milliseconds=500))
+    await notify_jobs(pg_url)
     assert await wait_for(lambda: len(stored(out)) >= 3, 30)
     leader.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()

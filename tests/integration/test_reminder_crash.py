@@ -156,7 +156,9 @@ async def test_sigkill_around_due_times_loses_nothing_and_doubles_nothing(
     rooms = {(m["platform"], m["room"]) for m in messages}
     assert rooms == set(ROOMS)
     retried = [a for a in attempts(out) if a["stored"] is False]
-    assert 1 <= len(retried) <= 4, retried
+    # A kill between a delivery pass's sends and its "sent" commit re-sends that whole pass
+    # at restart (absorbed by the key): how many depends on the machine's load.
+    assert 1 <= len(retried) <= expected, retried
     print(f"\ncrash test: {expected} reminders, first process stored {after_first} before "
           f"SIGKILL, {len(retried)} re-sent after a kill and absorbed by the idempotency key,"
           f" pids {sorted({m['pid'] for m in messages})}", file=sys.stderr)

@@ -3,6 +3,7 @@ and the submitted modal recorded as the person's answer (the polls card contract
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,8 @@ from sqlalchemy import select
 
 from storage.models_polls import PollAnswer
 from tests.support.fakes import FakeClock
-from tests.support.slack_app import SlackRig
-from tests.support.slack_emulator import view_errors
+from tests.support.slack_app import FORM, SlackRig
+from tests.support.slack_emulator import block_actions_form, view_errors
 
 pytestmark = pytest.mark.slack
 
@@ -82,3 +83,44 @@ async def test_a_yes_no_poll_is_answered_with_one_click(rig: SlackRig) -> None:
     async with rig.app.db.session() as session:
         answers = (await session.scalars(select(PollAnswer))).all()
     assert [a.value for a in answers] == [{"choices": [1]}], "a double click is one vote"
+
+
+async def test_the_answer_modal_speaks_the_readers_language(rig: SlackRig) -> None:
+    await rig.command('membre modifier "Bob Durand" langue=en')
+    await rig.command('sondage creer "Quelle date pour la plénière ?" type=dispo '
+                      'options="28/04 14h-17h|29/04 9h-12h"')
+    await rig.settle()
+    poll_message = rig.emu.messages("C1")[-1]
+    answer = buttons(poll_message)["Répondre"]
+    await rig.click(poll_message, answer["action_id"], answer["value"], user="U2")
+    await rig.settle()
+    [opened] = rig.emu.calls_to("views.open")
+    view = opened.response["view"]
+    slots = [b for b in view["blocks"] if b["type"] == "input"]
+    assert [o["text"]["text"] for o in slots[0]["element"]["options"]] == [
+        "Yes", "If need be", "No"]
+    assert view["submit"]["text"] == "Send"
+
+
+async def test_slack_resending_the_same_click_counts_it_once(rig: SlackRig) -> None:
+    """A multiple-choice click toggles: the same click applied twice would undo itself."""
+    await rig.command('sondage creer "Quels thèmes pour la plénière ?" type=multiple '
+                      'options="Alimentation|Mobilité|Énergie"')
+    await rig.settle()
+    poll_message = rig.emu.messages("C1")[-1]
+    mobility = buttons(poll_message)["Mobilité"]
+    await rig.click(poll_message, mobility["action_id"], mobility["value"], user="U2")
+    food = buttons(poll_message)["Alimentation"]
+    url = rig.emu.new_response_url(channel="C1", user="U2", message_ts=poll_message["ts"])
+    body = block_actions_form(user_id="U2", channel_id="C1", message_ts=poll_message["ts"],
+                              action_id=food["action_id"], value=food["value"],
+                              response_url=url, message=poll_message,
+                              trigger_id=rig.emu.new_trigger_id())
+    first = await rig.post(body, FORM)
+    resent = await rig.post(body, FORM, timestamp=int(time.time()) + 1)
+    assert first.status == resent.status == 200, "a new signature: not refused as a replay"
+    await rig.settle()
+    async with rig.app.db.session() as session:
+        answers = (await session.scalars(select(PollAnswer))).all()
+    assert [a.value for a in answers] == [{"choices": [1, 2]}], "sent twice, counted once"
+    assert len(rig.emu.responses(url)) == 1, "one confirmation"

@@ -7,11 +7,9 @@ aiohttp's test client (one cookie jar per "browser").
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 
-import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.bootstrap import App
 from handlers.core.ids import Platform
@@ -19,56 +17,7 @@ from storage.models import OneTimeCode, OutboxMessage
 from storage.models_dashboard import DashboardLink, DashboardSession
 from tests.conftest import load_demo
 from tests.support.chat import Speaker, person
-from tests.support.web import ask_link, csrf_of, follow, link_in
-
-Browser = Callable[[], Awaitable[TestClient]]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser(app: App) -> AsyncIterator[Browser]:
-    """A factory of browsers (each its own cookie jar) on one test server."""
-    server = TestServer(app.web.app)
-    clients: list[TestClient] = []
-
-    async def open_browser() -> TestClient:
-        client = TestClient(server)
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    try:
-        yield open_browser
-    finally:
-        for client in clients:
-            await client.close()
-
-
-async def demo(app: App, op: Speaker) -> dict[str, Speaker]:
-    """The demo cohort with a coordinator and two members on Matrix."""
-    await load_demo(app)
-    people = {"camille": ("Camille Martin", "@camille:localhost"),
-              "bernard": ("Bernard Roux", "@bernard:localhost"),
-              "karim": ("Karim Benali", "@karim:localhost"),
-              "hugo": ("Hugo Perrin", "@hugo:localhost")}
-    speakers = {}
-    for key, (name, mxid) in people.items():
-        await op.say(f'membre lier "{name}" matrix:{mxid}')
-        speakers[key] = person(app, Platform.MATRIX, mxid, "!occitanie:localhost", name=name)
-    await op.elsewhere("!occitanie:localhost").say("cohorte lier occitanie")
-    return speakers
-
-
-async def signed_in(browser: Browser, speaker: Speaker) -> tuple[TestClient, str]:
-    client = await browser()
-    response = await follow(client, await ask_link(speaker))
-    assert response.status == 200
-    return client, await response.text()
-
-
-async def count(app: App, model: type, *where: object) -> int:
-    async with app.db.session() as session:
-        return int(await session.scalar(select(func.count()).select_from(model).where(*where))
-                   or 0)
+from tests.support.web import Browser, ask_link, count, csrf_of, demo, follow, link_in, signed_in
 
 
 async def test_a_coordinator_follows_the_link_and_sees_every_delegation(
@@ -500,12 +449,13 @@ async def test_a_feature_adds_an_overview_section_and_its_own_pages(tmp_path, cl
     from markupsafe import Markup, escape
 
     from bot.bootstrap import bootstrap
-    from handlers.registry import WEB_FEATURES, build_web
+    from handlers import dashboard
+    from handlers.registry import build_web
     from handlers.web.core import Access, WebError, WebResponse
     from handlers.web.page import PageContext
     from tests.conftest import make_config
 
-    web = build_web(WEB_FEATURES)
+    web = build_web((dashboard,))
 
     @web.section("overview", "polls", order=30)
     async def open_polls(page: PageContext, cohort) -> Markup:  # type: ignore[no-untyped-def]
@@ -533,7 +483,8 @@ async def test_a_feature_adds_an_overview_section_and_its_own_pages(tmp_path, cl
         people = await demo(feature_app, op)
         async with TestClient(TestServer(feature_app.web.app)) as client:
             html = await (await follow(client, await ask_link(people["camille"]))).text()
-            assert html.index("Délégations et membres") < html.index("Cohorte Occitanie sondages")
+            assert html.index("Cohorte Occitanie sondages") < html.index("brouillons") < \
+                html.index("Délégations et membres")
             assert "brouillons" in html
             closed = await client.post("/tableau/cohortes/occitanie/sondages/7/fermer",
                                        data={"csrf": csrf_of(html)})

@@ -48,6 +48,8 @@ class BotHarness:
     localpart: str
     password: str
     e2e: bool = False
+    scheduler: bool = False
+    """Also run the durable timers (poll refreshes, deadlines) on the real clock."""
     options: dict[str, int] = field(default_factory=dict)
     app: App | None = None
     adapter: MatrixAdapter | None = None
@@ -73,6 +75,8 @@ class BotHarness:
             setattr(adapter, name, value)
         await adapter.start()
         app.delivery.start()
+        if self.scheduler:
+            await app.scheduler.start()
         self.app, self.adapter = app, adapter
         await adapter.wait_ready()
         return self
@@ -137,17 +141,19 @@ async def matrix_bot(synapse: LocalSynapse, tmp_path: Path
     """A factory of running bots (each its own account and database), stopped after the test.
 
     ``await matrix_bot()`` registers ``@bot-<n>:localhost``, bootstraps the app with
-    the demo cohort and waits for its first sync.
+    the demo cohort and waits for its first sync; ``scheduler=True`` also runs the
+    durable timers on the real clock (poll refreshes).
     """
     started: list[BotHarness] = []
 
-    async def make(*, e2e: bool = False, demo: bool = True, **options: int) -> BotHarness:
+    async def make(*, e2e: bool = False, demo: bool = True, scheduler: bool = False,
+                   **options: int) -> BotHarness:
         number = next(_numbers)
         localpart = f"bot-{number}"
         password = f"{localpart}-password"
         await synapse.register(localpart, password, displayname="Cohortbot")
         harness = BotHarness(synapse, tmp_path / localpart, localpart, password, e2e=e2e,
-                             options=dict(options))
+                             scheduler=scheduler, options=dict(options))
         started.append(harness)
         await harness.start()
         if demo:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -163,12 +163,40 @@ class SlackRig:
         body = event_callback(event, event_id=event_id)
         return await self.post(body, JSON, headers=headers)
 
+    async def dm(self, text: str, *, user: str = "U1", **extra: Any) -> Posted:
+        """``user`` writes ``text`` in their DM with the bot: the message is stored in the
+        emulator's IM channel and Slack's ``message.im`` event is sent to the bot."""
+        return await dm_event(self, self.emu, text, user=user, **extra)
+
+    def dm_texts(self, user: str = "U1") -> list[str]:
+        """What the bot wrote in its DM with ``user`` (Slack's ``text`` fallback), in order."""
+        return bot_texts(self.emu, self.emu.im_id(user))
+
     # ---------------------------------------------------------------- waiting
 
     async def settle(self) -> None:
         """Let the bot finish what it acknowledged, then deliver its outbox."""
         await self.app.slack.drain()
         await self.app.delivery.flush(Platform.SLACK)
+
+
+class _Poster(Protocol):
+    async def post(self, body: bytes, content_type: str) -> Posted: ...
+
+
+async def dm_event(poster: _Poster, emu: SlackEmulator, text: str, *, user: str,
+                   **extra: Any) -> Posted:
+    """Store ``text`` as ``user``'s message in their IM with the bot and send ``message.im``."""
+    channel = emu.im_id(user)
+    stored = emu.add_message(channel, user, text)
+    event = {"type": "message", "channel_type": "im", "channel": channel, "user": user,
+             "text": text, "ts": stored["ts"], "event_ts": stored["ts"], **extra}
+    return await poster.post(event_callback(event), JSON)
+
+
+def bot_texts(emu: SlackEmulator, channel: str) -> list[str]:
+    """The bot's messages in ``channel`` (their ``text`` fallback), oldest first."""
+    return [m["text"] for m in emu.messages(channel) if m.get("user") == emu.bot_user_id]
 
 
 def people(emu: SlackEmulator) -> None:

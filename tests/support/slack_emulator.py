@@ -393,7 +393,7 @@ class SlackEmulator:
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._serve_file)
         app.router.add_post("/response/{rid}", self._serve_response_url)
         app.router.add_get("/socket-mode/{session}", self._serve_socket_mode)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         port = _free_port()
         site = web.TCPSite(runner, "127.0.0.1", port)
@@ -1844,6 +1844,19 @@ class SlackEmulator:
                 self._delete_message(channel, message)
         del self.files[f.id]
         return _ok()
+
+    def add_user_file(self, user: str, filename: str, data: bytes,
+                      channel: str | None = None) -> dict[str, Any]:
+        """A file ``user`` uploaded (e.g. dragged into a message): stored, downloadable with a
+        bot token, and returned as Slack describes it in a message's ``files``."""
+        fid = self._new_id("F")
+        f = _File(id=fid, filename=filename, length=len(data), alt_txt=None, snippet_type=None,
+                  data=data, title=filename, completed=True,
+                  channels=[channel] if channel else [], created=int(time.time()))
+        self.files[fid] = f
+        obj = self._file_object(f)
+        obj["user"] = user
+        return obj
 
     def file_bytes(self, file_id: str) -> bytes | None:
         """The bytes uploaded for ``file_id`` (None before the upload)."""

@@ -182,3 +182,16 @@ def test_campaign_files_are_checked_and_past_dates_moved_by_whole_weeks() -> Non
     from messages.dates import long_date
 
     assert option["label"] == f"Session : {long_date(start, 'fr', year=False)}"
+
+
+def test_moving_past_dates_keeps_the_local_hour_across_summer_time() -> None:
+    data = {"id": "n", "questions": [{"id": "a1", "kind": "availability", "title": "T",
+                                      "options": [{"id": "p", "start": "2022-03-24T14:00",
+                                                   "end": "2022-03-24T17:00",
+                                                   "label": {"fr": "jeudi 24 mars"}}]}]}
+    definition = rebase(definition_from(data, "fr", PARIS),
+                        datetime(2025, 3, 20, tzinfo=UTC), "fr", PARIS)
+    option = definition["questions"][0]["options"][0]
+    start = datetime.fromisoformat(option["start"]).astimezone(PARIS)
+    end = datetime.fromisoformat(option["end"]).astimezone(PARIS)
+    assert start.dst() and (start.hour, end.hour) == (14, 17)

@@ -85,3 +85,7 @@ def test_one_url_for_commands_interactivity_and_events() -> None:
         "reaction_removed"}
     assert re.search(r"\bmessages_tab_enabled: true", (ROOT / "deploy" /
                                                        "slack-manifest.yaml").read_text())
+
+
+def test_shared_files_can_be_downloaded() -> None:
+    assert "files:read" in MANIFEST["oauth_config"]["scopes"]["bot"]

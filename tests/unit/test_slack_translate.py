@@ -275,3 +275,17 @@ def test_submitted_field_paths_take_the_shape_poll_submit_expects() -> None:
     assert submit({"availability.1": radio("yes"), "availability.2": radio(None),
                    "comment": {"value": {"type": "plain_text_input", "value": None}}}) == {
         "availability": {"1": "yes"}, "comment": None}
+
+
+def test_files_shared_with_a_message_are_the_ones_the_bot_may_download() -> None:
+    event = {"type": "message", "subtype": "file_share", "files": [
+        {"id": "F1", "name": "agenda.ics", "mimetype": "text/calendar", "size": 812,
+         "url_private_download": "https://files.slack.com/files-pri/T1-F1/download/agenda.ics"},
+        {"id": "F2", "mode": "tombstone"},
+        {"id": "F3", "file_access": "check_file_info"},
+        "not a file"]}
+    [shared] = translate.shared_files(event)
+    assert shared == translate.SharedFile(
+        "F1", "agenda.ics", "text/calendar", 812,
+        "https://files.slack.com/files-pri/T1-F1/download/agenda.ics")
+    assert translate.shared_files({"type": "message", "text": "bonjour"}) == ()
