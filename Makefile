@@ -7,7 +7,7 @@ DEMO_DIR ?= demo
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: demo test install system-deps bench bench-matrix bench-reminders bench-startup lint clean
+.PHONY: demo test install system-deps bench bench-matrix bench-reminders bench-relay bench-startup lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-reminders: install system-deps
 ## Matrix round trips: raw client→client, a minimal nio echo bot, and cohortbot (1 and 8 users).
 bench-matrix: install
 	$(PY) bench/matrix_roundtrip.py
+
+## The bridge: added latency per direction against the raw Synapse hop, 200-message bursts.
+bench-relay: install
+	$(PY) bench/relay.py
 
 lint: install
 	$(VENV)/bin/ruff check bot handlers storage messages tests bench

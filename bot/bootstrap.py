@@ -60,6 +60,8 @@ class App:
     ``leader_only``, such as the Matrix sync loop) or stands by (see :mod:`bot.runtime`)."""
     slack: Any = None
     """The :class:`bot.slack.SlackAdapter` when ``[slack] enabled``."""
+    bridge: Any = None
+    """The :class:`bot.bridge.BridgeRuntime` when Slack and Matrix are both enabled."""
 
     async def close(self) -> None:
         await self.scheduler.stop()
@@ -170,6 +172,10 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
         install_matrix(app)
     if config.slack.enabled:
         _add_slack(app)
+    if config.matrix.enabled and config.slack.enabled:
+        from bot.bridge import install as install_bridge
+
+        install_bridge(app)
     app.dashboard = mount_dashboard(app, web_registry)
     return app
 

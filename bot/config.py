@@ -70,6 +70,9 @@ class SlackConfig:
     bot_token: str | None = field(default=None, repr=False)
     signing_secret: str | None = field(default=None, repr=False)
     app_token: str | None = field(default=None, repr=False)
+    posts_per_second: int = 1
+    """Messages posted per channel and second (Slack allows about one; a test workspace or
+    an emulator may take more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +270,8 @@ def validate(config: Config) -> None:
     h = config.http
     if not 0 < h.port < 65536:
         raise ConfigError("http.port", "must be between 1 and 65535")
+    if s.posts_per_second < 1:
+        raise ConfigError("slack.posts_per_second", "must be 1 or more")
     n = config.notes
     if n.reminder_days < 0 or n.max_reminders < 0:
         raise ConfigError("notes.reminder_days" if n.reminder_days < 0 else

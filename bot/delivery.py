@@ -95,6 +95,13 @@ class Sender(Protocol):
     async def send(self, message: Outbound) -> Sent: ...
 
 
+def never_given_up(sender: Sender | None, message: Outbound) -> bool:
+    """Whether ``sender`` asks to retry ``message`` for as long as its platform is out of reach
+    (a sender may define ``persistent(message) -> bool``; the bridge's copies are such)."""
+    persistent = getattr(sender, "persistent", None)
+    return bool(persistent is not None and persistent(message))
+
+
 class Delivery:
     """One worker per platform, woken when the dispatcher commits new messages."""
 
@@ -414,7 +421,8 @@ class Delivery:
             store = Store(session)
             row = await store.outbox.get(item.outbox_id)
             attempts = (row.attempts if row else 0) + 1
-            if attempts >= MAX_ATTEMPTS:
+            if attempts >= MAX_ATTEMPTS and not never_given_up(self.senders.get(item.platform),
+                                                               item):
                 log.error("message dropped after %d attempts: %s", attempts, error,
                           extra={"outbox_key": item.key})
                 await store.outbox.mark_failed(item.outbox_id, error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import calendar, dashboard, me, notes, polls, retention
+from handlers import bridge, calendar, dashboard, me, notes, polls, retention
 from handlers import help as help_
 from handlers.admin import cohorts, delegations, members
 from handlers.core.commands import Router
@@ -20,6 +20,7 @@ FEATURES: tuple[ModuleType, ...] = (
     polls,        # sondage creer|voter|resultats|…, campagne charger|envoyer|suivi|afaire|…
     notes,        # note commencer|reprendre|statut|voir|historique|exporter|synthese|tableau
     dashboard,    # cohorte tableau: a personal link to the web dashboard
+    bridge,       # cohorte pont activer|desactiver|statut; relays room messages Slack <-> Matrix
     retention,    # (no command) the daily purge of old bookkeeping
 )
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 MENTION_SCHEME = "cb-mention:"
+ROOM_SCHEME = "cb-room:"
+EVERYONE = "all"
+"""The handle of a room mention that means "everyone here" (Slack ``<!channel>``, Matrix
+``@room``)."""
 _SPECIALS = re.compile(r"([\\`*_\[\]<>~|#!])")
 _LINE_START = re.compile(r"^(\s*)([-+>]|\d+[.)])(\s)", re.MULTILINE)
 
@@ -67,3 +71,22 @@ def code(text: object) -> Raw:
         fence += "`"
     pad = " " if value.startswith("`") or value.endswith("`") else ""
     return Raw(f"{fence}{pad}{value}{pad}{fence}")
+
+
+def room_link(label: str, handles: Mapping[str, str]) -> Raw:
+    """``[#general](cb-room:slack=C1;matrix=!r:s)`` — a room (channel) mention every
+    renderer turns into its platform's own; ``{"all": "all"}`` means everyone in the room."""
+    target = ";".join(f"{p}={quote(rid, safe='@:.-_!#')}" for p, rid in sorted(handles.items()))
+    return Raw(f"[{escape(label)}]({ROOM_SCHEME}{target or 'none'})")
+
+
+def parse_room(href: str) -> dict[str, str] | None:
+    """The platform handles of a room mention link, or None when ``href`` is not one."""
+    if not href.startswith(ROOM_SCHEME):
+        return None
+    handles: dict[str, str] = {}
+    for part in href[len(ROOM_SCHEME):].split(";"):
+        platform, sep, rid = part.partition("=")
+        if sep:
+            handles[platform] = unquote(rid)
+    return handles

@@ -5,6 +5,7 @@ A feature that adds tables imports its model module here.
 
 from storage import (  # noqa: F401
     models,
+    models_bridge,
     models_calendar,
     models_dashboard,
     models_matrix,

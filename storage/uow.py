@@ -13,6 +13,7 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
+from storage.repos.bridge import BridgeRepo, RelayRepo
 from storage.repos.calendar import CalendarRepo
 from storage.repos.cohorts import (
     CohortRepo,
@@ -132,6 +133,14 @@ class Store:
     @cached_property
     def slack_posts(self) -> SlackPostAttemptRepo:
         return SlackPostAttemptRepo(self.session)
+
+    @cached_property
+    def bridge(self) -> BridgeRepo:
+        return BridgeRepo(self.session)
+
+    @cached_property
+    def relays(self) -> RelayRepo:
+        return RelayRepo(self.session)
 
 
 @asynccontextmanager

@@ -43,6 +43,7 @@ from nio import (
     SyncResponse,
 )
 
+from bot.matrix import room_events
 from bot.matrix.connection import LoginRefused, MatrixConnection, RoomInfo
 from bot.matrix.events import (
     MalformedEvent,
@@ -75,6 +76,9 @@ TOKEN_SAVE_INTERVAL_S = 1.0
 """A burst of syncs (each command, then the bot's own reply) costs one write of the
 position per second instead of one per sync."""
 UNDECRYPTED_RETRIES = 5
+RELAY_ATTEMPTS = 3
+"""Tries for a bridged room message whose handling failed (a database hiccup): the sync
+token moves on after it, and Matrix, unlike Slack, has no later history check."""
 MATRIX = Platform.MATRIX
 
 
@@ -118,6 +122,9 @@ class MatrixAdapter:
         self._first_sync = asyncio.Event()
         self._undecrypted: list[tuple[str, MegolmEvent, int]] = []
         self._warned_encrypted: set[str] = set()
+        self.bridged: Callable[[str], bool] | None = None
+        """Set by the bridge: whether a room's chatter is relayed (then it is handed to the
+        dispatcher as ``RoomMessageEvent``s; otherwise only commands and DMs are)."""
 
     @property
     def user_id(self) -> str:
@@ -406,6 +413,16 @@ class MatrixAdapter:
             return
         if neutral is not None:
             await self.dispatcher.handle(neutral)
+        elif self.bridged is not None and not room.is_direct and self.bridged(room.room_id):
+            relayed = room_events.translate(
+                source, room.room_id, display_name=self.connection.display_name(
+                    room.room_id, str(sender)),
+                avatar=self.connection.avatar(room.room_id, str(sender)))
+            if relayed is not None:
+                for attempt in range(RELAY_ATTEMPTS):
+                    if not (await self.dispatcher.handle(relayed)).failed:
+                        break
+                    await asyncio.sleep(0.2 * (attempt + 1))
 
     async def _retally(self, room: RoomInfo) -> None:
         """Count the open native polls of ``room`` again from their relations: a ``limited``

@@ -165,6 +165,14 @@ class MatrixConnection:
         user = room.users.get(user_id)
         return user.display_name if user is not None and user.display_name else None
 
+    def avatar(self, room_id: str, user_id: str) -> str | None:
+        """A member's avatar (``mxc://`` URI) as the room knows it (None when unknown)."""
+        client = self.client
+        room = client.rooms.get(room_id) if client is not None else None
+        user = room.users.get(user_id) if room is not None else None
+        url = getattr(user, "avatar_url", None)
+        return url if isinstance(url, str) and url.startswith("mxc://") else None
+
     async def account_data(self, kind: str) -> dict[str, Any]:
         """The bot's global account data of one type (empty when unset)."""
         status, body = await self.raw("GET", self._account_data_path(kind))

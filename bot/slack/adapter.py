@@ -30,7 +30,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import SlackConfig
-from bot.slack import listeners
+from bot.slack import listeners, room_events
 from bot.slack.directory import SlackDirectory
 from bot.slack.http import SlackHttpEndpoint
 from bot.slack.pace import ChannelPacer
@@ -38,7 +38,7 @@ from bot.slack.sender import SlackSender
 from bot.slack.translate import SharedFile
 from handlers.core.clock import Clock
 from handlers.core.dispatch import Dispatcher
-from handlers.core.events import Attachment, CommandEvent, Event, MessageEvent
+from handlers.core.events import Attachment, CommandEvent, Event, MessageEvent, RoomMessageEvent
 from messages.render.slack import POLL_FORM_LABELS, to_mrkdwn
 from messages.texts import LANGUAGES, Catalog
 from storage.db import Database
@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 WORK_SLOTS = 8
 """Slack events handled at once; more wait their turn (the database serialises writes)."""
 STOP_GRACE = 5.0
+ROOM_PATIENCE = 0.005
+"""Seconds a relayed room message waits at most for the endpoint to be quiet: the messages
+of a channel run one after the other, so a longer wait would add up over a burst."""
 SHARED_FILES = 3
 """Files of one message the bot downloads (the rest are ignored)."""
 MAX_SHARED_FILE_BYTES = 4 * 1024 * 1024
@@ -83,6 +86,8 @@ class SlackAdapter:
         self.directory = SlackDirectory(self.client)
         labels = {lang: {name: catalog.render_block(lang, "slack/form_labels", name) or name
                          for name in POLL_FORM_LABELS} for lang in LANGUAGES}
+        pacer = pacer or ChannelPacer(per_second=config.posts_per_second,
+                                      burst=max(3, config.posts_per_second))
         self.sender = SlackSender(self.client, db, clock, pacer=pacer, form_labels=labels,
                                   language=language, files_in_dm={
                                       lang: catalog.render(lang, "slack/files_in_dm")
@@ -108,6 +113,12 @@ class SlackAdapter:
         self._unreadable = to_mrkdwn(catalog.render(language, "slack/unreadable_request",
                                                     prefix="/cohorte "))
         self._lanes: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self.bridged: Callable[[str], bool] | None = None
+        """Set by the bridge: whether a channel's chatter is relayed (then its messages,
+        edits, deletions and reactions are submitted as ``RoomMessageEvent``s)."""
+        self.room_gate: Callable[[str], Awaitable[None]] | None = None
+        """Set by the bridge: room messages of a channel wait for it (the history missed
+        while the bot was down is relayed first, so the order holds)."""
 
     # ------------------------------------------------------------------ wiring
 
@@ -121,6 +132,9 @@ class SlackAdapter:
 
     def unreadable_text(self) -> str:
         return self._unreadable
+
+    def is_bridged(self, channel: str) -> bool:
+        return self.bridged is not None and self.bridged(channel)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -243,7 +257,12 @@ class SlackAdapter:
                     files: tuple[SharedFile, ...] = ()) -> None:
         if previous is not None:
             await asyncio.wait([previous])
-        await self.endpoint.idle()
+        if isinstance(event, RoomMessageEvent):
+            if self.room_gate is not None:
+                await self.room_gate(event.origin.room.room_id)
+            await self.endpoint.idle(ROOM_PATIENCE)
+        else:
+            await self.endpoint.idle()
         async with self._slots:
             try:
                 event = await self._with_name(event)
@@ -290,7 +309,13 @@ class SlackAdapter:
             return None
 
     async def _with_name(self, event: Event) -> Event:
-        """The event with the person's Slack real name, for people the bot does not know yet."""
+        """The event with the person's Slack real name, for people the bot does not know yet
+        (and, for a relayed message, the names of the people it mentions)."""
+        if isinstance(event, RoomMessageEvent):
+            mentioned = room_events.mentioned_users(event)
+            if mentioned:
+                names = {u: n for u in mentioned if (n := await self.directory.real_name(u))}
+                event = room_events.with_mention_names(event, names)
         origin = getattr(event, "origin", None)
         if origin is None or origin.user_display_name:
             return event
@@ -302,7 +327,11 @@ class SlackAdapter:
 
 
 def _lane(event: Event) -> tuple[str, str] | None:
+    """Events run in order per person and conversation; room chatter in order per room
+    (the bridge copies a channel's messages in the order they were written)."""
     origin = getattr(event, "origin", None)
     if origin is None:
         return None
+    if isinstance(event, RoomMessageEvent):
+        return origin.room.room_id, ""
     return origin.room.room_id, origin.user.user_id

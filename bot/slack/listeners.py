@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack import translate
+from bot.slack import room_events, translate
 from handlers.core.events import Event
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ class Inbox(Protocol):
     bot_user_id: str | None
 
     def submit(self, event: Event, files: Sequence[translate.SharedFile] = ()) -> None: ...
+
+    def is_bridged(self, channel: str) -> bool: ...
 
     def unreadable_text(self) -> str: ...
 
@@ -122,6 +124,28 @@ def register_events(bolt: AsyncApp, inbox: Inbox) -> None:
             return
         if translated is not None:
             inbox.submit(translated, translate.shared_files(event))
+            return
+        channel = event.get("channel")
+        if isinstance(channel, str) and inbox.is_bridged(channel):
+            relayed = room_events.message(event, body.get("event_id"), inbox.bot_user_id)
+            if relayed is not None:
+                inbox.submit(relayed)
+
+    @bolt.event("reaction_added")
+    async def on_reaction_added(body: dict[str, Any], event: dict[str, Any]) -> None:
+        on_reaction(body, event)
+
+    @bolt.event("reaction_removed")
+    async def on_reaction_removed(body: dict[str, Any], event: dict[str, Any]) -> None:
+        on_reaction(body, event)
+
+    def on_reaction(body: dict[str, Any], event: dict[str, Any]) -> None:
+        item = event.get("item")
+        channel = item.get("channel") if isinstance(item, Mapping) else None
+        if isinstance(channel, str) and inbox.is_bridged(channel):
+            relayed = room_events.reaction(event, body.get("event_id"), inbox.bot_user_id)
+            if relayed is not None:
+                inbox.submit(relayed)
 
     @bolt.event(ANY)
     async def on_other_event(body: dict[str, Any]) -> None:

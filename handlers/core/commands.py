@@ -187,6 +187,7 @@ class CommandGroup:
 ActionHandler = Callable[["Context", Any], Awaitable[Reply | Sequence[Reply] | None]]
 MessageHandler = Callable[["Context", Any], Awaitable[Reply | Sequence[Reply] | None | bool]]
 TimerHandler = Callable[["Context", Any], Awaitable[None]]
+RoomMessageHandler = Callable[["Context", Any], Awaitable[None]]
 DirectActionHandler = Callable[[Any, Any], Awaitable[Any]]
 """``(dispatcher, ActionEvent) -> Outcome | None``: see :meth:`Router.on_direct_action`."""
 
@@ -201,6 +202,7 @@ class Router:
     _messages: list[tuple[str, MessageHandler]] = field(default_factory=list)
     _timers: dict[str, TimerHandler] = field(default_factory=dict)
     _direct_actions: dict[str, DirectActionHandler] = field(default_factory=dict)
+    _room_messages: list[tuple[str, RoomMessageHandler]] = field(default_factory=list)
 
     def include(self, group: CommandGroup) -> None:
         """Add every command of ``group``; a verb or alias may be registered once only."""
@@ -245,6 +247,17 @@ class Router:
     def on_message(self, name: str, handler: MessageHandler) -> None:
         """Offer every non-command message to ``handler``; it returns None when not concerned."""
         self._messages.append((name, handler))
+
+    def on_room_message(self, name: str, handler: RoomMessageHandler) -> None:
+        """Offer every ``RoomMessageEvent`` (room chatter, edits, deletions) to ``handler``.
+
+        Unlike :meth:`on_message`, this sees what people say to each other in group rooms;
+        it answers nothing in the room (a failure is logged, never apologised for there).
+        """
+        self._room_messages.append((name, handler))
+
+    def room_message_handlers(self) -> list[tuple[str, RoomMessageHandler]]:
+        return list(self._room_messages)
 
     def on_timer(self, name: str, handler: TimerHandler) -> None:
         if name in self._timers:

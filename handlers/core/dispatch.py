@@ -33,6 +33,7 @@ from handlers.core.events import (
     MessageEvent,
     Origin,
     Reply,
+    RoomMessageEvent,
     TimerEvent,
     Visibility,
 )
@@ -92,6 +93,8 @@ class Dispatcher:
 
     async def handle(self, event: Event) -> Outcome:
         """Handle one event exactly once; returns the replies queued for its origin."""
+        if isinstance(event, RoomMessageEvent):
+            return await self._room_message(event)
         if isinstance(event, ActionEvent):
             direct = self.router.direct_action_handler(event.action)
             if direct is not None:
@@ -130,6 +133,32 @@ class Dispatcher:
             self.services.metrics.incr("errors", where="handler")
             outcome = await self._answer_error(event, UserFacingError("errors/internal"))
             return Outcome(outcome.replies, outcome.duplicate, failed=True)
+
+    async def _room_message(self, event: RoomMessageEvent) -> Outcome:
+        """Room chatter: handlers write what they must (the bridge queues its copies in the
+        outbox), and nothing is ever answered in the room, not even an apology when a
+        handler fails (the failure is logged and counted).
+
+        The platform event id is not claimed here: the same message comes back through
+        other paths with other ids (Slack history read after an outage), so room-message
+        handlers keep themselves to once with their own unique keys (the bridge's
+        ``relay_message``), which also saves a write per message.
+        """
+        try:
+            async with self.db.session() as session:
+                store = Store(session)
+                ctx = self._context(event, store)
+                for _name, handler in self.router.room_message_handlers():
+                    await handler(ctx, event)
+                await self._queue(ctx, [])
+            self._after_commit(ctx, [])
+            self._count(event, ctx, "ok")
+            return Outcome(())
+        except Exception:
+            log.exception("room message handling failed", extra=_describe(event))
+            self._count(event, None, "error")
+            self.services.metrics.incr("errors", where="room_message")
+            return Outcome((), failed=True)
 
     def _count(self, event: Event, ctx: Context | None, outcome: str) -> None:
         origin: Origin | None = getattr(event, "origin", None)

@@ -83,7 +83,79 @@ class TimerEvent:
     key: str | None = None
 
 
-Event = CommandEvent | MessageEvent | ActionEvent | TimerEvent
+class RoomChange(StrEnum):
+    """What happened to a message in a group room (see :class:`RoomMessageEvent`)."""
+
+    POST = "post"
+    EDIT = "edit"
+    DELETE = "delete"
+    REACT = "react"
+    UNREACT = "unreact"
+
+
+@dataclass(frozen=True, slots=True)
+class SharedFile:
+    """A file or picture attached to a room message, still on its platform.
+
+    ``url`` is where the adapter that relays it can fetch it (a Slack private URL, a
+    Matrix ``mxc://`` URI); nothing is downloaded before it is needed.
+    """
+
+    name: str
+    url: str
+    mimetype: str = "application/octet-stream"
+    size: int | None = None
+    kind: str = "file"
+    """``image``, ``video``, ``audio`` or ``file``."""
+    width: int | None = None
+    height: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "mimetype": self.mimetype,
+                "size": self.size, "kind": self.kind, "width": self.width,
+                "height": self.height}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SharedFile:
+        return cls(str(data["name"]), str(data["url"]), str(data.get("mimetype") or
+                                                            "application/octet-stream"),
+                   data.get("size"), str(data.get("kind") or "file"), data.get("width"),
+                   data.get("height"))
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMessageEvent:
+    """A person's message in a group room that is not a command: what the bridge relays.
+
+    Only features that ask for room chatter (``Router.on_room_message``) see these;
+    conversation hooks (``on_message``) never do. ``text`` is neutral markup (the
+    adapter converted the platform's formatting); mentions are ``cb-mention:`` links
+    carrying the source platform's account. ``message_id`` is the platform's id of the
+    message concerned (for an edit, deletion or reaction: the message edited, deleted
+    or reacted to), ``change_id`` the id of the change itself (an edit's own event,
+    a reaction's event), ``thread_root`` the root of its thread, ``reply_to`` the
+    message it answers outside a thread.
+    """
+
+    origin: Origin
+    message_id: str
+    change: RoomChange = RoomChange.POST
+    text: str = ""
+    change_id: str | None = None
+    thread_root: str | None = None
+    reply_to: str | None = None
+    files: tuple[SharedFile, ...] = ()
+    emote: bool = False
+    reaction: str | None = None
+    """The reaction, as Unicode emoji or a ``:shortcode:``."""
+    unsupported: str | None = None
+    """Content that cannot be relayed (``call``, ``poll``, ``huddle``…): a placeholder
+    says what happened instead."""
+    sent_at: datetime | None = None
+    """When the platform says the message was sent (for the relay lag)."""
+
+
+Event = CommandEvent | MessageEvent | ActionEvent | TimerEvent | RoomMessageEvent
 
 
 class Visibility(StrEnum):

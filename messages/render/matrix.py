@@ -14,7 +14,7 @@ from typing import Any
 from markdown_it.token import Token
 
 from handlers.core.events import Reply
-from messages.markup import MENTION_SCHEME, parse_mention
+from messages.markup import EVERYONE, MENTION_SCHEME, parse_mention, parse_room
 from messages.render.markdown import parser, tokens
 from messages.render.plain import to_plain
 
@@ -30,7 +30,18 @@ def to_html(text: str, *, parsed: list[Token] | None = None) -> str:
         pending_close: list[bool] = []
         for child in tok.children or []:
             if child.type == "link_open":
-                handles = parse_mention(str(child.attrGet("href") or ""))
+                href = str(child.attrGet("href") or "")
+                handles = parse_mention(href)
+                rooms = parse_room(href)
+                if rooms is not None:
+                    room_id = rooms.get("matrix")
+                    if room_id and EVERYONE not in rooms:
+                        child.attrSet("href", f"https://matrix.to/#/{room_id}")
+                        pending_close.append(False)
+                    else:
+                        child.type, child.tag, child.attrs = "strong_open", "strong", {}
+                        pending_close.append(True)
+                    continue
                 if handles is None:
                     pending_close.append(False)
                     continue

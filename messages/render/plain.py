@@ -5,7 +5,7 @@ from __future__ import annotations
 from markdown_it.token import Token
 
 from handlers.core.events import Reply
-from messages.markup import parse_mention
+from messages.markup import parse_mention, parse_room
 from messages.render.markdown import children, tokens
 
 
@@ -63,6 +63,7 @@ def to_plain(text: str, *, mention_prefix: str = "@",
 def _inline(items: list[Token], mention_prefix: str) -> str:
     parts: list[str] = []
     link_stack: list[str | None] = []
+    starts: list[int] = []
     for tok in items:
         t = tok.type
         if t == "text":
@@ -76,12 +77,16 @@ def _inline(items: list[Token], mention_prefix: str) -> str:
             if parse_mention(href) is not None:
                 parts.append(mention_prefix)
                 link_stack.append(None)
+            elif parse_room(href) is not None:
+                link_stack.append(None)
             else:
                 link_stack.append(href)
                 parts.append("")
+            starts.append(len(parts))
         elif t == "link_close":
             href = link_stack.pop() if link_stack else None
-            if href and not href.startswith("mailto:"):
+            start = starts.pop() if starts else len(parts)
+            if href and not href.startswith("mailto:") and "".join(parts[start:]) != href:
                 parts.append(f" ({href})")
         elif t == "image":
             parts.append(tok.content or "")

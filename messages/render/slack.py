@@ -10,7 +10,7 @@ from typing import Any
 from markdown_it.token import Token
 
 from handlers.core.events import ActionStyle, Reply
-from messages.markup import escape, parse_mention
+from messages.markup import EVERYONE, escape, parse_mention, parse_room
 from messages.render.markdown import children, tokens
 
 SECTION_TEXT_LIMIT = 3000
@@ -120,9 +120,16 @@ def _inline(items: list[Token], plain: bool = False) -> str:
             label = "".join(parts[start:])
             del parts[start:]
             handles = parse_mention(href)
+            rooms = parse_room(href)
             if handles is not None:
                 slack_id = handles.get("slack")
                 parts.append(f"<@{slack_id}>" if slack_id else f"*{label}*")
+            elif rooms is not None:
+                channel = rooms.get("slack")
+                everyone = rooms.get(EVERYONE)
+                parts.append(f"<!{everyone if everyone in ('here', 'channel') else 'channel'}>"
+                             if everyone else
+                             f"<#{channel}>" if channel else f"*{label}*")
             else:
                 parts.append(f"<{href}|{label.replace('|', '¦')}>")
     return "".join(parts)

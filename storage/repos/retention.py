@@ -40,6 +40,7 @@ from storage.models import (
     ProcessedEvent,
     ScheduledJob,
 )
+from storage.models_bridge import RelayMessage
 from storage.models_calendar import CalendarImport, ImportStatus
 from storage.models_dashboard import DashboardLink, DashboardSession
 from storage.models_slack import SlackPostAttempt
@@ -105,6 +106,8 @@ RULES: tuple[Rule, ...] = (
              CalendarImport.created_at < cutoff)),
     Rule("slack_post_attempt", "messages_days",
          lambda cutoff: delete(SlackPostAttempt).where(SlackPostAttempt.started_at < cutoff)),
+    Rule("relay_message", "relay_days",
+         lambda cutoff: delete(RelayMessage).where(RelayMessage.created_at < cutoff)),
     Rule("dashboard_link", None,
          lambda cutoff: delete(DashboardLink).where(DashboardLink.expires_at < cutoff)),
     Rule("dashboard_session", None,

@@ -470,6 +470,7 @@ class SlackEmulator:
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "files.info": self._files_info,
+            "files.delete": self._files_delete,
         }
 
     async def _read_args(self, request: web.Request) -> dict[str, Any]:
@@ -1832,6 +1833,17 @@ class SlackEmulator:
             comments=[],
             response_metadata={"next_cursor": ""},
         )
+
+    def _files_delete(self, args: dict[str, Any]) -> Reply:
+        f = self.files.get(str(args.get("file")))
+        if f is None or not f.completed:
+            return _err("file_not_found")
+        for channel in self.channels.values():
+            for message in [m for m in channel.messages
+                            if any(x.get("id") == f.id for x in m.get("files") or [])]:
+                self._delete_message(channel, message)
+        del self.files[f.id]
+        return _ok()
 
     def add_user_file(self, user: str, filename: str, data: bytes,
                       channel: str | None = None) -> dict[str, Any]:
