@@ -47,6 +47,10 @@ from storage.uow import Store
 log = logging.getLogger(__name__)
 
 COHORT_OPTION_KEYS = ("cohorte", "cohort")
+HAND_OVER_OUTGOING = 4
+"""Up to this many messages to other rooms are queued one by one and handed to delivery
+from memory (a bridged message's copies); more (a reminder to every room) are queued in
+one statement and read back by delivery."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ class QueuedReply:
     private_to: str | None
     hints: dict[str, Any]
     created_at: Any
+    outgoing: bool = False
+    """A message to another room (``Context.send``), not a reply to the event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,11 +322,26 @@ class Dispatcher:
                     queued.append(QueuedReply(outbox_id, key, origin.platform,
                                               origin.room.room_id, reply, origin.thread_id,
                                               private_to, hints, now))
+        outgoing = ctx.outgoing
+        if self.hand_over is not None and 0 < len(outgoing) <= HAND_OVER_OUTGOING:
+            # A few messages to other rooms (a bridged message's copies): one insert each,
+            # in order, so that the new ones can be handed to delivery like replies.
+            for out in outgoing:
+                outbox_id = await store.outbox.enqueue(
+                    key=out.key, platform=str(out.platform), destination=out.destination,
+                    payload=out.reply.to_dict(), now=now, thread_id=out.thread_id,
+                    private_to=out.private_to, edit_of=out.edit_of, not_before=out.not_before)
+                if outbox_id is not None and out.edit_of is None and (
+                        out.not_before is None or out.not_before <= now):
+                    queued.append(QueuedReply(outbox_id, out.key, out.platform,
+                                              out.destination, out.reply, out.thread_id,
+                                              out.private_to, {}, now, outgoing=True))
+            return queued
         await store.outbox.enqueue_many([
             {"key": out.key, "platform": out.platform, "destination": out.destination,
              "payload": out.reply.to_dict(), "thread_id": out.thread_id,
              "edit_of": out.edit_of, "not_before": out.not_before,
-             "private_to": out.private_to} for out in ctx.outgoing], now)
+             "private_to": out.private_to} for out in outgoing], now)
         return queued
 
     def _after_commit(self, ctx: Context, replies: Sequence[Reply],
@@ -331,7 +352,11 @@ class Dispatcher:
             self.services.metrics.observe(name, value, **labels)
         platforms = {o.platform for o in ctx.outgoing}
         if queued and self.hand_over is not None and self.hand_over(queued):
-            pass
+            handed = {(q.platform, q.key) for q in queued if q.outgoing}
+            if handed:
+                # platforms whose every message was handed over need no outbox read
+                platforms = {o.platform for o in ctx.outgoing
+                             if (o.platform, o.key) not in handed}
         elif ctx.origin is not None and replies:
             platforms.add(ctx.origin.platform)
         if platforms:
