@@ -53,6 +53,14 @@ async def test_a_conversation_both_ways_with_names_and_formatting(
         assert "`code`" in text and "• un\n• deux" in text and "> cité" in text
         assert "```\nx = 1\n```" in text
 
+        # what an operator watches: copies per direction and their lag, on /metrics
+        async with rig.session.get(f"http://127.0.0.1:{rig.app.web.port}/metrics") as response:
+            scraped = await response.text()
+        for direction in ("slack_to_matrix", "matrix_to_slack"):
+            assert f'cohortbot_relayed_total{{direction="{direction}"}} 1.0' in scraped, direction
+            assert f'cohortbot_relay_lag_seconds_count{{direction="{direction}"}} 1.0' \
+                in scraped, direction
+
 
 async def test_rich_text_blocks_mentions_of_linked_members_and_channel(
         synapse: LocalSynapse, matrix_users: Users, tmp_path: Path) -> None:
