@@ -104,6 +104,7 @@ class SlackAdapter:
         listeners.register(self.bolt, self)
         self.endpoint = SlackHttpEndpoint(self.bolt, config.signing_secret or "",
                                           spawn=self._spawn)
+        self.endpoint.fast_path = listeners.room_chatter(self)
         self.identity: BotIdentity | None = None
         self._identity_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(work_slots)

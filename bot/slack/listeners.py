@@ -152,6 +152,39 @@ def register_events(bolt: AsyncApp, inbox: Inbox) -> None:
         log.debug("Slack event not used by the bot", extra=_describe(body))
 
 
+def room_chatter(inbox: Inbox) -> Callable[[Mapping[str, Any]], bool]:
+    """The Events API body of a bridged channel's message, handled without Bolt.
+
+    Bolt's middleware chain (authorization, self-event filter, listener matching) cost
+    about 10 ms per event on the bridge's path; for plain channel chatter none of it is
+    needed (the signature is checked, the bot's own messages are recognised by
+    :func:`room_events.message`). Returns False for anything else (commands typed in the
+    channel, DMs, other events, unreadable bodies): Bolt handles those as before.
+    """
+
+    def handle(body: Mapping[str, Any]) -> bool:
+        event = body.get("event")
+        if body.get("type") != "event_callback" or not isinstance(event, Mapping) or \
+                event.get("type") != "message":
+            return False
+        channel = event.get("channel")
+        event_id = body.get("event_id")
+        if not isinstance(channel, str) or not isinstance(event_id, str) or not event_id or \
+                inbox.bot_user_id is None or not inbox.is_bridged(channel):
+            return False
+        try:
+            if translate.direct_message(event, event_id, inbox.bot_user_id) is not None:
+                return False
+            relayed = room_events.message(event, event_id, inbox.bot_user_id)
+        except Exception:
+            return False
+        if relayed is not None:
+            inbox.submit(relayed)
+        return True
+
+    return handle
+
+
 async def _on_error(error: Exception, body: dict[str, Any]) -> None:
     log.error("Slack listener failed", exc_info=error,
               extra=_describe(body if isinstance(body, Mapping) else {}))
