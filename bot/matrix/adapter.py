@@ -118,6 +118,8 @@ class MatrixAdapter:
         self.last_error: str | None = None
         self.refused: str | None = None
         self._filter_id: str | None = None
+        self._batch: str | None = None
+        """The position of the sync being handled (read back from there when needed)."""
         self._task: asyncio.Task[None] | None = None
         self._first_sync = asyncio.Event()
         self._undecrypted: list[tuple[str, MegolmEvent, int]] = []
@@ -258,6 +260,7 @@ class MatrixAdapter:
         if not isinstance(response, SyncResponse):
             await self._sync_error(response)
             return
+        self._batch = response.next_batch
         await self._handle(response, initial=initial)
         if self.connection.e2e:
             await self._crypto_housekeeping()
@@ -293,7 +296,9 @@ class MatrixAdapter:
             presence={"not_types": ["*"]},
             account_data={"not_types": ["*"]},
             room={
-                "timeline": {"limit": self.timeline_limit},
+                # the bot's own events are not asked for: each reply it sends would
+                # otherwise come back and end a sync by itself (see _own_join)
+                "timeline": {"limit": self.timeline_limit, "not_senders": [self.user_id]},
                 "state": {"lazy_load_members": True},
                 "ephemeral": {"not_types": ["*"]},
                 "account_data": {"not_types": ["*"]},
@@ -354,6 +359,9 @@ class MatrixAdapter:
         nio_room = self.connection.client.rooms.get(room_id) if self.connection.client else None
         encrypted = encrypted or bool(nio_room and nio_room.encrypted)
         values: dict[str, Any] = {}
+        if own_join is None and not initial and (known is None or known.membership != "joined"
+                                                 or known.joined_at_ms is None):
+            own_join = await self._own_join(room_id)
         if known is None or known.membership != "joined" or own_join is not None:
             values["membership"] = "joined"
             if own_join is not None and isinstance(own_join.get("origin_server_ts"), int):
@@ -475,6 +483,27 @@ class MatrixAdapter:
         known = self.connection.rooms.get(room_id)
         if known is not None and known.membership in ("joined", "invited"):
             await self.connection.remember_room(room_id, membership="left")
+
+    async def _own_join(self, room_id: str) -> dict[str, Any] | None:
+        """The bot's latest join event in a room it was not known to be in.
+
+        The sync filter leaves the bot's own events out, so its join is read back once per
+        newly joined room: its time is where the history the bot ignores ends.
+        """
+        client = self.connection.client
+        assert client is not None
+        response = await client.room_messages(
+            room_id, start=self._batch, direction=MessageDirection.back, limit=1,
+            message_filter={"types": ["m.room.member"], "senders": [self.user_id]})
+        if not isinstance(response, RoomMessagesResponse):
+            log.warning("could not read the bot's join in a room: %s", response,
+                        extra={"room": room_id})
+            return None
+        for event in response.chunk:
+            source = getattr(event, "source", None) or {}
+            if _is_membership(source, self.user_id, "join"):
+                return source
+        return None
 
     async def _fill_gap(self, room_id: str, prev_batch: str | None) -> list[Any]:
         """The events a ``limited`` sync left out, oldest first, back to our last position."""
