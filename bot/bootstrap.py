@@ -129,7 +129,8 @@ async def bootstrap(config: Config, *, clock: Clock | None = None, migrate: bool
         lambda: plan_retention(db, clock.now(), config.bot.timezone))
     web_server = WebServer(config.http.host, config.http.port)
     wire_calendar(db=db, dispatcher=dispatcher, clock=clock, scheduler=scheduler,
-                  delivery=delivery, web_server=web_server, services=services)
+                  delivery=delivery, web_server=web_server, services=services,
+                  allow_private_urls=config.calendar.import_private_urls)
 
     async def database_ready() -> tuple[bool, str]:
         from sqlalchemy import text

@@ -11,12 +11,17 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import aiohttp
+import aiohttp.abc
 from aiohttp import web
+from yarl import URL
 
 from bot.delivery import Delivery, Outbound, Sent
 from bot.scheduler import Scheduler
@@ -38,6 +43,63 @@ log = logging.getLogger(__name__)
 FETCH_TIMEOUT_SECONDS = 15.0
 MARK_SENT_DELAY = 0.2
 USER_AGENT = "cohortbot (calendar import)"
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class PrivateAddress(OSError):
+    """The calendar URL's host resolves to this machine or a private network."""
+
+
+def is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global
+
+
+class PublicOnlyResolver(aiohttp.abc.AbstractResolver):
+    """Resolves like aiohttp's default, and refuses hosts with a non-public address, so a
+    calendar URL (and any redirect it leads to) cannot make the bot read an internal
+    service: the loopback, private networks, link-local (cloud metadata)…"""
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[dict[str, Any]]:
+        found = await self._inner.resolve(host, port, family)
+        if any(is_private(entry["host"]) for entry in found):
+            raise PrivateAddress(f"{host} is not a public address")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _refuse_private_literal(url: URL) -> None:
+    """An address written in the URL is checked here (the resolver sees host names only)."""
+    host = url.host or ""
+    try:
+        private = is_private(host.strip("[]"))
+    except ValueError:
+        return
+    if private:
+        raise PrivateAddress(f"{host} is not a public address")
+
+
+async def _read_calendar(response: aiohttp.ClientResponse) -> tuple[bytes | None, str | None]:
+    if response.status >= 400 or 300 <= response.status < 400:
+        log.warning("calendar import refused by the server", extra={"status": response.status})
+        return None, "calendar/import_http_error"
+    if (response.content_length or 0) > MAX_ICS_BYTES:
+        return None, "calendar/import_too_big"
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_ICS_BYTES:
+            return None, "calendar/import_too_big"
+    return bytes(body), None
 
 
 class CalendarRuntime:
@@ -45,8 +107,10 @@ class CalendarRuntime:
 
     def __init__(self, db: Database, dispatcher: Dispatcher, clock: Clock, *,
                  jobs_changed: Callable[[set[str]], None] = lambda _changed: None,
-                 fetch_timeout: float = FETCH_TIMEOUT_SECONDS) -> None:
+                 fetch_timeout: float = FETCH_TIMEOUT_SECONDS,
+                 allow_private_urls: bool = False) -> None:
         self.db = db
+        self.allow_private_urls = allow_private_urls
         self.dispatcher = dispatcher
         self.clock = clock
         self.jobs_changed = jobs_changed
@@ -172,27 +236,41 @@ class CalendarRuntime:
                 return
 
     async def fetch(self, url: str) -> tuple[bytes | None, str | None]:
-        """The body at ``url`` (size-limited), or the template explaining why not."""
+        """The body at ``url`` (size-limited), or the template explaining why not.
+
+        Unless ``allow_private_urls``, host names are checked when resolved and addresses
+        written in a URL before it is requested, for the URL and every redirect (followed
+        here, at most ``MAX_REDIRECTS``), so an import cannot read an internal service.
+        """
         timeout = aiohttp.ClientTimeout(total=self.fetch_timeout)
+        connector = None if self.allow_private_urls else \
+            aiohttp.TCPConnector(resolver=PublicOnlyResolver())
         try:
-            async with aiohttp.ClientSession(timeout=timeout,
-                                             headers={"User-Agent": USER_AGENT}) as client, \
-                    client.get(url, headers={"Accept": "text/calendar, */*;q=0.5"},
-                               max_redirects=5) as response:
-                if response.status >= 400:
-                    log.warning("calendar import refused by the server",
-                                extra={"status": response.status})
-                    return None, "calendar/import_http_error"
-                if (response.content_length or 0) > MAX_ICS_BYTES:
-                    return None, "calendar/import_too_big"
-                body = bytearray()
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    body += chunk
-                    if len(body) > MAX_ICS_BYTES:
-                        return None, "calendar/import_too_big"
-                return bytes(body), None
+            async with aiohttp.ClientSession(timeout=timeout, connector=connector,
+                                             headers={"User-Agent": USER_AGENT}) as client:
+                current = URL(url)
+                for _ in range(MAX_REDIRECTS + 1):
+                    if not self.allow_private_urls:
+                        _refuse_private_literal(current)
+                    async with client.get(current, allow_redirects=False, headers={
+                            "Accept": "text/calendar, */*;q=0.5"}) as response:
+                        location = response.headers.get("Location")
+                        if response.status in REDIRECTS and location:
+                            current = current.join(URL(location))
+                            continue
+                        return await _read_calendar(response)
+                return None, "calendar/import_http_error"
         except TimeoutError:
             return None, "calendar/import_timeout"
+        except PrivateAddress:
+            log.warning("calendar import refused: not a public address")
+            return None, "calendar/import_private"
+        except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, PrivateAddress):
+                log.warning("calendar import refused: not a public address")
+                return None, "calendar/import_private"
+            log.warning("calendar import unreachable: %s", type(error).__name__)
+            return None, "calendar/import_unreachable"
         except (aiohttp.ClientError, aiohttp.InvalidURL, ValueError, OSError) as error:
             log.warning("calendar import unreachable: %s", type(error).__name__)
             return None, "calendar/import_unreachable"
@@ -226,10 +304,11 @@ class CalendarRuntime:
 
 
 def wire_calendar(*, db: Database, dispatcher: Dispatcher, clock: Clock, scheduler: Scheduler,
-                  delivery: Delivery, web_server: WebServer, services: Services
-                  ) -> CalendarRuntime:
+                  delivery: Delivery, web_server: WebServer, services: Services,
+                  allow_private_urls: bool = False) -> CalendarRuntime:
     """Plug the calendar into the scheduler, the delivery, the web server and change hooks."""
-    runtime = CalendarRuntime(db, dispatcher, clock, jobs_changed=scheduler.notify)
+    runtime = CalendarRuntime(db, dispatcher, clock, jobs_changed=scheduler.notify,
+                              allow_private_urls=allow_private_urls)
     scheduler.on_start.append(runtime.on_scheduler_start)
     delivery.listeners.append(runtime.on_delivered)
     web_server.add_routes(runtime.routes())

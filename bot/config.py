@@ -96,6 +96,12 @@ class NotesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CalendarConfig:
+    import_private_urls: bool = False
+    """Let ``agenda importer <url>`` read from this machine or a private network."""
+
+
+@dataclass(frozen=True, slots=True)
 class RetentionConfig:
     """Days the bot keeps its own bookkeeping (0: forever); see storage/repos/retention.py."""
 
@@ -115,6 +121,7 @@ class Config:
     slack: SlackConfig = field(default_factory=SlackConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     notes: NotesConfig = field(default_factory=NotesConfig)
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     source: Path | None = None
 
@@ -136,7 +143,8 @@ it holds no password)."""
 
 _SECTIONS: dict[str, type] = {"bot": BotConfig, "database": DatabaseConfig,
                               "matrix": MatrixConfig, "slack": SlackConfig, "http": HttpConfig,
-                              "notes": NotesConfig, "retention": RetentionConfig}
+                              "notes": NotesConfig, "calendar": CalendarConfig,
+                              "retention": RetentionConfig}
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:

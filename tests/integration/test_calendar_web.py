@@ -6,10 +6,12 @@ import asyncio
 from pathlib import Path
 
 import icalendar
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from bot import calendar as bot_calendar
 from bot.bootstrap import App
 from bot.devtools.local_synapse import free_port
 from storage.models_calendar import CalendarEvent, CalendarImport, ImportStatus
@@ -55,6 +57,8 @@ class IcsServer:
         self.port = free_port()
         self.app = web.Application()
         self.app.router.add_get("/cal.ics", self.calendar)
+        self.app.router.add_get("/moved.ics", self.moved)
+        self.app.router.add_get("/inside.ics", self.inside)
         self.app.router.add_get("/private.ics", self.private)
         self.app.router.add_get("/slow.ics", self.slow)
         self.app.router.add_get("/huge.ics", self.huge)
@@ -62,6 +66,12 @@ class IcsServer:
 
     async def calendar(self, request: web.Request) -> web.Response:
         return web.Response(body=self.body, content_type="text/calendar")
+
+    async def moved(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/cal.ics")
+
+    async def inside(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("http://10.0.0.7/cal.ics")
 
     async def private(self, request: web.Request) -> web.Response:
         return web.Response(status=403)
@@ -98,6 +108,7 @@ async def events_from(app: App, source: str) -> int:
 async def test_import_from_a_url_answers_in_the_room_it_was_asked_in(app: App,
                                                                      op: Speaker) -> None:
     rooms = await demo_with_rooms(app, op)
+    app.services.calendar.allow_private_urls = True  # the test server is on 127.0.0.1
     async with IcsServer() as server:
         url = server.url("/cal.ics")
         text = await rooms.coordinator.say(f"agenda importer {url}")
@@ -121,6 +132,7 @@ async def test_a_url_that_fails_gets_a_clear_answer_and_imports_nothing(app: App
                                                                         op: Speaker) -> None:
     rooms = await demo_with_rooms(app, op)
     app.services.calendar.fetch_timeout = 0.5
+    app.services.calendar.allow_private_urls = True  # the test server is on 127.0.0.1
     async with IcsServer() as server:
         cases = {
             server.url("/private.ics"): "refuse de donner le calendrier",
@@ -144,9 +156,51 @@ async def test_a_url_that_fails_gets_a_clear_answer_and_imports_nothing(app: App
 
 async def test_a_fetched_file_that_is_not_a_calendar(app: App, op: Speaker) -> None:
     rooms = await demo_with_rooms(app, op)
+    app.services.calendar.allow_private_urls = True  # the test server is on 127.0.0.1
     async with IcsServer() as server:
         server.body = b"<html><body>Connexion requise</body></html>"
         await rooms.coordinator.say(f"agenda importer {server.url('/cal.ics')}")
         await app.services.calendar.idle()
         await deliver(app)
     assert "pas un fichier de calendrier lisible" in rooms.matrix.texts(MATRIX_ROOM)[-1]
+
+
+async def test_internal_addresses_are_refused_unless_the_operator_allows_them(
+        app: App, op: Speaker) -> None:
+    rooms = await demo_with_rooms(app, op)
+    assert app.services.calendar.allow_private_urls is False, "refused by default"
+    async with IcsServer() as server:
+        internal = [server.url("/cal.ics"), f"http://localhost:{server.port}/cal.ics",
+                    "http://169.254.169.254/latest/meta-data/", "http://10.0.0.7/cal.ics",
+                    f"http://[::ffff:127.0.0.1]:{server.port}/cal.ics"]
+        for url in internal:
+            await rooms.coordinator.say(f"agenda importer {url}")
+            await app.services.calendar.idle()
+            await deliver(app)
+            last = rooms.matrix.texts(MATRIX_ROOM)[-1]
+            assert "adresse interne" in last and "Rien n'a été importé" in last, (url, last)
+        assert await events_from(app, server.url("/cal.ics")) == 0
+
+        app.services.calendar.allow_private_urls = True
+        await rooms.coordinator.say(f"agenda importer {server.url('/cal.ics')}")
+        await app.services.calendar.idle()
+        await deliver(app)
+        assert "Calendrier importé" in rooms.matrix.texts(MATRIX_ROOM)[-1]
+        assert await events_from(app, server.url("/cal.ics")) == 3
+
+
+async def test_redirects_are_followed_and_checked_at_every_hop(
+        app: App, op: Speaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    rooms = await demo_with_rooms(app, op)
+    # 127.0.0.1 plays a public server here; 10.0.0.7 stays internal
+    monkeypatch.setattr(bot_calendar, "is_private", lambda host: host.startswith("10."))
+    async with IcsServer() as server:
+        await rooms.coordinator.say(f"agenda importer {server.url('/inside.ics')}")
+        await app.services.calendar.idle()
+        await deliver(app)
+        assert "adresse interne" in rooms.matrix.texts(MATRIX_ROOM)[-1]
+        await rooms.coordinator.say(f"agenda importer {server.url('/moved.ics')}")
+        await app.services.calendar.idle()
+        await deliver(app)
+        assert "Calendrier importé" in rooms.matrix.texts(MATRIX_ROOM)[-1]
+        assert await events_from(app, server.url("/moved.ics")) == 3
