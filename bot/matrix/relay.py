@@ -8,16 +8,15 @@ sender does): a copy retried after a crash is not posted twice.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 from typing import Any
 
-from nio import LocalProtocolError, RoomRedactResponse, SendRetryError, UploadResponse
+from nio import RoomRedactResponse, UploadResponse
 
 from bot.bridge.transport import FileFetcher, FileUnavailable, SentIndex
-from bot.delivery import Outbound, PermanentSendError, Sent, TransientSendError
-from bot.matrix.sender import READY_TIMEOUT_S, MatrixSender, _edit, txn_id
+from bot.delivery import Outbound, Sent
+from bot.matrix.sender import MatrixSender, _edit, txn_id
 from handlers.core.events import Reply, SharedFile
 from messages.render.relay import human_size, matrix_content, matrix_file_content
 from messages.texts import Catalog
@@ -44,18 +43,7 @@ class MatrixRelay:
 
     async def send(self, message: Outbound) -> Sent:
         """Deliver one copy; errors become Transient/PermanentSendError as the port says."""
-        try:
-            await asyncio.wait_for(self.sender.connection.ready.wait(), READY_TIMEOUT_S)
-        except TimeoutError:
-            raise TransientSendError("matrix not connected yet") from None
-        try:
-            return await self._send(message)
-        except (TransientSendError, PermanentSendError):
-            raise
-        except (OSError, TimeoutError, ConnectionError) as error:
-            raise TransientSendError(f"network: {type(error).__name__}: {error}") from None
-        except (LocalProtocolError, SendRetryError) as error:
-            raise TransientSendError(f"not ready to send here yet: {error}") from None
+        return await self.sender.guarded(self._send, message)
 
     async def _send(self, message: Outbound) -> Sent:
         card = message.reply.card or {}

@@ -36,7 +36,7 @@ import io
 import logging
 import struct
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -97,12 +97,18 @@ class MatrixSender:
 
     async def send(self, message: Outbound) -> Sent:
         """Send one outbox message; see the module docstring for what is promised."""
+        return await self.guarded(self._send, message)
+
+    async def guarded(self, send: Callable[[Outbound], Awaitable[Sent]],
+                      message: Outbound) -> Sent:
+        """Run ``send`` once the client is connected, its errors told as the delivery port
+        expects (``TransientSendError`` / ``PermanentSendError``); the bridge's relay too."""
         try:
             await asyncio.wait_for(self.connection.ready.wait(), READY_TIMEOUT_S)
         except TimeoutError:
             raise TransientSendError("matrix not connected yet") from None
         try:
-            return await self._send(message)
+            return await send(message)
         except (TransientSendError, PermanentSendError):
             raise
         except (OSError, TimeoutError, ConnectionError) as error:

@@ -41,7 +41,7 @@ from handlers.polls.grids import campaign_grid
 from handlers.polls.logic import CATEGORIES, expected_slots, is_open
 from handlers.polls.web import NUDGES
 from handlers.web.core import Access, FormInvalid, WebError, WebResponse
-from handlers.web.forms import chat_text, done, field_error, number
+from handlers.web.forms import done, field_error, number, run_button
 from handlers.web.page import PageContext
 from handlers.web.registry import WebRegistry
 from storage.models_polls import Campaign, CampaignStatus, Poll, PollKind
@@ -155,13 +155,12 @@ async def _campaign_page(page: PageContext, campaign: Campaign, *, status: int =
 async def _run(page: PageContext, campaign: Campaign,
                call: Callable[[Context], Awaitable[int | None]], done_word: str
                ) -> WebResponse:
-    try:
-        n = await call(page.chat())
-    except UserFacingError as refused:
-        raise FormInvalid(await _campaign_page(page, campaign, status=409,
-                                               problem=chat_text(page, refused))) from None
-    suffix = f"?fait={done_word}" + (f"&n={n}" if n is not None else "")
-    return WebResponse.redirect(page.url("campaigns.view", campaign=campaign.slug) + suffix)
+    async def refused(problem: str) -> WebResponse:
+        return await _campaign_page(page, campaign, status=409, problem=problem)
+
+    return await run_button(page, call,
+                            back_to=page.url("campaigns.view", campaign=campaign.slug),
+                            done_word=done_word, refused=refused)
 
 
 async def close_campaign(page: PageContext) -> WebResponse:

@@ -26,8 +26,8 @@ from handlers.polls import commands as poll_commands
 from handlers.polls import service
 from handlers.polls.grids import availability_grid
 from handlers.polls.logic import expected_slots, is_open
-from handlers.web.core import Access, FormInvalid, WebError, WebResponse
-from handlers.web.forms import chat_text, done, field_error, number, path_number
+from handlers.web.core import Access, WebError, WebResponse
+from handlers.web.forms import done, field_error, number, path_number, run_button
 from handlers.web.page import PageContext
 from handlers.web.registry import WebRegistry
 from storage.models import Cohort
@@ -208,18 +208,13 @@ async def _poll_page(page: PageContext, poll: Poll, *, status: int = 200,
 
 async def _run(page: PageContext, poll: Poll, call: Callable[[Context], Awaitable[int | None]],
                done_word: str) -> WebResponse:
-    """Run a ``sondage …`` command on ``poll``, then show its page again with a notice.
+    """Run a ``sondage …`` command on ``poll``, then show its page again with a notice."""
 
-    A refusal (already closed, deadline past …) is shown on the poll's page in the chat's
-    words, and nothing is kept.
-    """
-    try:
-        n = await call(page.chat())
-    except UserFacingError as refused:
-        raise FormInvalid(await _poll_page(page, poll, status=409,
-                                           problem=chat_text(page, refused))) from None
-    suffix = f"?fait={done_word}" + (f"&n={n}" if n is not None else "")
-    return WebResponse.redirect(page.url("polls.poll", poll=poll.id) + suffix)
+    async def refused(problem: str) -> WebResponse:
+        return await _poll_page(page, poll, status=409, problem=problem)
+
+    return await run_button(page, call, back_to=page.url("polls.poll", poll=poll.id),
+                            done_word=done_word, refused=refused)
 
 
 async def close_poll(page: PageContext) -> WebResponse:

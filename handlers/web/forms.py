@@ -10,11 +10,12 @@ next to the field it is about, in the chat's own words.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from handlers.core.context import Context
 from handlers.core.errors import UserFacingError
-from handlers.web.core import WebError
+from handlers.web.core import FormInvalid, WebError, WebResponse
 from handlers.web.page import PageContext
 from messages.render.plain import to_plain
 
@@ -67,3 +68,21 @@ def done(page: PageContext) -> dict[str, Any]:
     if not _DONE.match(word):
         return {"what": None, "n": None}
     return {"what": word, "n": number(page.request.query.get("n"))}
+
+
+async def run_button(page: PageContext, call: Callable[[Context], Awaitable[int | None]], *,
+                     back_to: str, done_word: str,
+                     refused: Callable[[str], Awaitable[WebResponse]]) -> WebResponse:
+    """Run a coordinator's button (a chat command through ``call``), then go back to
+    ``back_to`` with a notice (``?fait=…&n=…``).
+
+    A refusal (already closed, deadline past …) is shown by ``refused`` — the page again,
+    with the chat's words — and nothing is kept.
+    """
+    try:
+        n = await call(page.chat())
+    except UserFacingError as refusal:
+        raise FormInvalid(await refused(chat_text(page, refusal))) from None
+    suffix = f"?fait={done_word}" + (f"&n={n}" if n is not None else "")
+    return WebResponse.redirect(back_to + suffix)
+
