@@ -166,6 +166,11 @@ class Delivery:
             self._wake[platform].set()
         return True
 
+    def clean(self, platform: Platform) -> bool:
+        """Whether the last pass found nothing waiting for ``platform``: what is handed over
+        now goes out from memory."""
+        return self._clean.get(platform, False)
+
     def start(self) -> None:
         """Start one worker per sender; calling it again starts only new senders' workers."""
         self.running = True

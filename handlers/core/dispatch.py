@@ -156,8 +156,8 @@ class Dispatcher:
                 ctx = self._context(event, store)
                 for _name, handler in self.router.room_message_handlers():
                     await handler(ctx, event)
-                await self._queue(ctx, [])
-            self._after_commit(ctx, [])
+                queued = await self._queue(ctx, [])
+            self._after_commit(ctx, [], queued)
             self._count(event, ctx, "ok")
             return Outcome(())
         except Exception:

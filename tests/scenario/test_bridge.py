@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.bootstrap import App
@@ -273,3 +275,29 @@ async def test_a_matrix_reply_to_a_copy_goes_into_the_slack_thread_of_its_origin
     to_slack, _ = await deliver(bridged)
     assert to_slack[-1].reply.card["thread"] == {"id": root}
     assert answer != root
+
+
+async def test_a_copy_goes_out_from_memory_without_reading_the_outbox_back(
+        bridged: App) -> None:
+    """The copies of a bridged message are handed to delivery after the commit, as replies
+    are: sent at once, marked sent in the outbox, and never sent a second time by a pass."""
+    delivery = bridged.delivery
+    delivery.start()
+    try:
+        async with asyncio.timeout(5):
+            while not delivery.clean(Platform.MATRIX):  # the worker's first pass
+                await asyncio.sleep(0.01)
+        before = delivery.fast_sends
+        await slack_user(bridged).post("Quelqu'un a le compte rendu ?")
+        async with asyncio.timeout(5):
+            while delivery.fast_sends == before:  # sent from memory, else this times out
+                await asyncio.sleep(0.01)
+        assert delivery.fast_sends == before + 1
+        await delivery.drain_marks()
+        async with bridged.db.session() as session:
+            pending = await Store(session).outbox.pending("matrix", bridged.clock.now())
+        assert pending == []
+        await delivery.flush(Platform.MATRIX)
+    finally:
+        await delivery.stop()
+    assert len([m for m in sender(bridged, Platform.MATRIX).sent if _relay(m)]) == 1
