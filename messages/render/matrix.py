@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from markdown_it.token import Token
@@ -74,9 +75,7 @@ def mentioned_users(text: str) -> list[str]:
 def to_content(reply: Reply, *, msgtype: str = "m.notice", command_prefix: str = "!cohorte "
                ) -> dict[str, Any]:
     """A whole reply as the content of an ``m.room.message`` event."""
-    parsed = tokens(reply.text)
-    body = to_plain(reply.text, mention_prefix="", parsed=parsed)
-    formatted = to_html(reply.text, parsed=parsed)
+    body, formatted, users = _rendered(reply.text)
     hints = [a for a in reply.actions if a.command]
     if hints:
         body += "\n" + "\n".join(f"• {a.label} : {command_prefix}{a.command}" for a in hints)
@@ -90,9 +89,18 @@ def to_content(reply: Reply, *, msgtype: str = "m.notice", command_prefix: str =
         "format": "org.matrix.custom.html",
         "formatted_body": formatted,
     }
-    users = mentioned_users(reply.text)
-    content["m.mentions"] = {"user_ids": users} if users else {}
+    content["m.mentions"] = {"user_ids": list(users)} if users else {}
     return content
+
+
+@lru_cache(maxsize=256)
+def _rendered(text: str) -> tuple[str, str, tuple[str, ...]]:
+    """Plain body, HTML and mentioned users of a text. The same texts come back often (help,
+    reminders, errors, a poll's message edited as votes arrive) and parsing them was most of
+    the cost of sending a reply."""
+    parsed = tokens(text)
+    return (to_plain(text, mention_prefix="", parsed=parsed), to_html(text, parsed=parsed),
+            tuple(mentioned_users(text)))
 
 
 CardRenderer = Callable[[Reply, dict[str, Any]], "tuple[str, dict[str, Any]] | None"]

@@ -188,6 +188,15 @@ class MemberRepo:
 
 
 @lru_cache(maxsize=1)
+def _member_query() -> Any:
+    """Built once: every bridged message names its author with it."""
+    return (select(Member).join(PlatformIdentity)
+            .where(PlatformIdentity.platform == bindparam("platform"),
+                   PlatformIdentity.user_id == bindparam("user_id"))
+            .options(joinedload(Member.delegation)))
+
+
+@lru_cache(maxsize=1)
 def _caller_query() -> Any:
     """Built once: constructing this statement costs more than running it."""
     anchor = select(literal(1).label("one")).subquery("anchor")
@@ -211,10 +220,8 @@ class IdentityRepo:
         self.session = session
 
     async def member_for(self, platform: str, user_id: str) -> Member | None:
-        return await self.session.scalar(
-            select(Member).join(PlatformIdentity)
-            .where(PlatformIdentity.platform == platform, PlatformIdentity.user_id == user_id)
-            .options(joinedload(Member.delegation)))
+        return await self.session.scalar(_member_query(), {"platform": platform,
+                                                           "user_id": user_id})
 
     async def caller_view(self, platform: str, user_id: str, room_id: str) -> CallerView:
         """The account's member, their cohorts and coordinator roles, and the room's cohort,
