@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 DEMO_DIR ?= demo
 # pytest-xdist workers for `make test`. The suite mostly waits (on Synapse, PostgreSQL,
 # Chromium, child bots and their timers), so on the 2-core machines the project runs on
-# 3 workers beat 2 (4:19 against 6:20 for the whole suite; 4 workers load the cores too
-# much and are slower again). Each worker starts its own Synapse, PostgreSQL and Chromium.
+# 3 workers beat 2 (244-292 s against 370-378 s for the whole suite, 565 s in one
+# process; 4 workers load the cores too much and are slower again, 285 s). Each worker
+# starts its own Synapse, PostgreSQL and Chromium.
 # `worksteal` hands queued tests to whichever worker is idle, so one worker left with
 # the long SIGKILL tests does not make the run wait. `make test TEST_WORKERS=0` runs the
 # suite in one process.
