@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -70,15 +71,24 @@ class Scheduler:
         await self.replan()
 
     async def stop(self) -> None:
-        """Stop the timer and let jobs already running finish (their work commits whole)."""
-        if self._aps is not None:
-            self._aps.shutdown(wait=False)
-            self._aps = None
+        """Stop the timer and let jobs already running finish (their work commits whole).
+
+        APScheduler's ``shutdown`` cancels the coroutines it is running, so it comes last:
+        the timer is paused (nothing new starts), the jobs and re-plans under way are
+        waited for, and only what outlasts the grace period is cancelled. A re-plan
+        cancelled mid-query would otherwise be logged as an error at every stop that
+        meets one.
+        """
+        aps, self._aps = self._aps, None
+        if aps is not None:
+            aps.pause()
             self._planned.clear()
         current = asyncio.current_task()
         running = [t for t in self._tasks if t is not current and not t.done()]
         if running:
             await asyncio.wait(running, timeout=STOP_GRACE_SECONDS)
+        if aps is not None:
+            aps.shutdown(wait=False)
 
     def notify(self, changed: set[str]) -> None:
         """Called after a commit that touched jobs: re-plan soon (coalesced)."""
@@ -121,8 +131,13 @@ class Scheduler:
         wake = now + min(self.horizon, self.poll)
         if later is not None and later > now:
             wake = min(wake, max(later, now + timedelta(seconds=1)))
-        self._aps.add_job(self.replan, "date", run_date=wake, id=REPLAN_JOB,
+        self._aps.add_job(self._timed_replan, "date", run_date=wake, id=REPLAN_JOB,
                           replace_existing=True, misfire_grace_time=None)
+
+    async def _timed_replan(self) -> None:
+        """The periodic re-plan as APScheduler runs it, tracked so that `stop` waits for it."""
+        with self._tracked():
+            await self.replan()
 
     async def run_due(self) -> int:
         """Run every job due now, oldest first; returns how many ran. Used at start-up
@@ -142,17 +157,25 @@ class Scheduler:
             if not progressed:
                 return ran
 
-    async def _fire(self, job_id: int) -> Outcome | None:
+    @contextmanager
+    def _tracked(self) -> Iterator[None]:
+        """The current task is one `stop` waits for while it runs."""
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
-        self._running.add(job_id)
         try:
-            return await self._fire_once(job_id)
+            yield
         finally:
-            self._running.discard(job_id)
             if task is not None:
                 self._tasks.discard(task)
+
+    async def _fire(self, job_id: int) -> Outcome | None:
+        self._running.add(job_id)
+        try:
+            with self._tracked():
+                return await self._fire_once(job_id)
+        finally:
+            self._running.discard(job_id)
 
     async def _fire_once(self, job_id: int) -> Outcome | None:
         async with self.db.session() as session:

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 
 from bot import calendar as bot_calendar
 from bot.bootstrap import App
-from bot.devtools.local_synapse import free_port
 from storage.models_calendar import CalendarEvent, CalendarImport, ImportStatus
 from tests.support.calendar import MATRIX_ROOM, deliver, demo_with_rooms
 from tests.support.chat import Speaker
+from tests.support.ports import bound_socket, refused_port
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "calendar"
 
@@ -54,7 +54,8 @@ class IcsServer:
 
     def __init__(self) -> None:
         self.body = (FIXTURES / "framagenda.ics").read_bytes()
-        self.port = free_port()
+        self.sock = bound_socket()
+        self.port = self.sock.getsockname()[1]
         self.app = web.Application()
         self.app.router.add_get("/cal.ics", self.calendar)
         self.app.router.add_get("/moved.ics", self.moved)
@@ -92,7 +93,7 @@ class IcsServer:
 
     async def __aenter__(self) -> IcsServer:
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        await web.SockSite(self.runner, self.sock).start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -133,20 +134,21 @@ async def test_a_url_that_fails_gets_a_clear_answer_and_imports_nothing(app: App
     rooms = await demo_with_rooms(app, op)
     app.services.calendar.fetch_timeout = 0.5
     app.services.calendar.allow_private_urls = True  # the test server is on 127.0.0.1
-    async with IcsServer() as server:
-        cases = {
-            server.url("/private.ics"): "refuse de donner le calendrier",
-            server.url("/slow.ics"): "met trop de temps à répondre",
-            server.url("/huge.ics"): "trop gros",
-            f"http://127.0.0.1:{free_port()}/cal.ics": "Je n'ai pas pu joindre",
-            "https://calendrier.invalid/cal.ics": "Je n'ai pas pu joindre",
-        }
-        for url, expected in cases.items():
-            await rooms.coordinator.say(f"agenda importer {url}")
-            await app.services.calendar.idle()
-            await deliver(app)
-            last = rooms.matrix.texts(MATRIX_ROOM)[-1]
-            assert expected in last and "Rien n'a été importé" in last, (url, last)
+    with refused_port() as closed:
+        async with IcsServer() as server:
+            cases = {
+                server.url("/private.ics"): "refuse de donner le calendrier",
+                server.url("/slow.ics"): "met trop de temps à répondre",
+                server.url("/huge.ics"): "trop gros",
+                f"http://127.0.0.1:{closed}/cal.ics": "Je n'ai pas pu joindre",
+                "https://calendrier.invalid/cal.ics": "Je n'ai pas pu joindre",
+            }
+            for url, expected in cases.items():
+                await rooms.coordinator.say(f"agenda importer {url}")
+                await app.services.calendar.idle()
+                await deliver(app)
+                last = rooms.matrix.texts(MATRIX_ROOM)[-1]
+                assert expected in last and "Rien n'a été importé" in last, (url, last)
     async with app.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(CalendarEvent).where(
             CalendarEvent.source.startswith("http"))) == 0

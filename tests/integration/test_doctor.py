@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,27 +10,22 @@ from bot.config import Config, MatrixConfig, SlackConfig
 from bot.devtools.local_synapse import LocalSynapse
 from bot.doctor import doctor
 from tests.conftest import make_config
+from tests.support.ports import refused_port
 from tests.support.slack_emulator import SlackEmulator
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_doctor_reports_each_problem_with_its_fix(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    config = replace(config,
-                     matrix=MatrixConfig(enabled=True, user_id="@bot:localhost",
-                                         homeserver=f"http://127.0.0.1:{_closed_port()}",
-                                         password="x"))
     out = io.StringIO()
-    async with SlackEmulator() as emu:
-        config = replace(config, slack=SlackConfig(enabled=True, api_url=emu.base_url,
-                                                   bot_token="xoxb-wrong",
-                                                   signing_secret="s"))
-        assert await doctor(config, out) == 1
+    with refused_port() as closed:
+        config = replace(make_config(tmp_path),
+                         matrix=MatrixConfig(enabled=True, user_id="@bot:localhost",
+                                             homeserver=f"http://127.0.0.1:{closed}",
+                                             password="x"))
+        async with SlackEmulator() as emu:
+            config = replace(config, slack=SlackConfig(enabled=True, api_url=emu.base_url,
+                                                       bot_token="xoxb-wrong",
+                                                       signing_secret="s"))
+            assert await doctor(config, out) == 1
     lines = out.getvalue().splitlines()
     assert any(line.startswith("[ERR] database:") and "cohortbot db upgrade" in line
                for line in lines)

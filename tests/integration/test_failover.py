@@ -141,6 +141,11 @@ def instances() -> Iterator[list[Instance]]:
             instance.proc.wait()
 
 
+def role_of(health: dict) -> str | None:
+    """``leading`` or ``standby`` from a ``/healthz`` body (None when there was no answer)."""
+    return (health.get("checks", {}).get("role") or {}).get("detail")
+
+
 def logged_in(instance: Instance) -> int:
     return sum(1 for r in instance.records() if r.get("msg") == "matrix logged in")
 
@@ -194,14 +199,17 @@ async def _failover(synapse: LocalSynapse, matrix_users: Users, pg_url: str, tmp
     sending = asyncio.create_task(burst())
     await camille.wait_for_count(room, lambda e: e["sender"] == bot_id and bool(
         (e["content"].get("m.relates_to") or {}).get("m.in_reply_to")), 3, timeout=60)
+    # The window opens with an answer taken just before the kill: the standby retries the
+    # lock every second, and when a retry falls right after the kill it can take the
+    # lead before the loop below has asked anything (seen under pytest-xdist load).
+    http_during: list[tuple[int, dict]] = [await b.health()]
     a.kill()
     killed_at = time.monotonic()
     killed_perf = time.perf_counter()
     sent_before_kill = len(commands)
-    http_during: list[int] = []
     while not any(r.get("msg", "").startswith("leadership acquired")
                             for r in b.records()):
-        http_during.append((await b.health())[0])
+        http_during.append(await b.health())
         assert time.monotonic() - killed_at < 15, b.text()[-3000:]
         await asyncio.sleep(0.05)
     took_lead = time.monotonic() - killed_at
@@ -220,9 +228,20 @@ async def _failover(synapse: LocalSynapse, matrix_users: Users, pg_url: str, tmp
     counts = [sum(1 for e in camille.events(room) if answers(bot_id, c)(e)) for c in commands]
     assert sent_before_kill < BURST, "the kill came after the burst: nothing was tested"
     assert counts == [1] * BURST
-    assert http_during and all(status == 200 for status in http_during), http_during
+    # Every request around the takeover is answered. Until it takes the lead, the standby
+    # answers ready. A request in flight when it takes over (under load, possibly the
+    # first one) can be answered by the new leader before its first Matrix sync: that
+    # answer is 503 by design (the operator guide: Matrix not synced yet) and may only
+    # fail on Matrix; the leader's readiness is waited for above (wait_ready "leading").
+    for status, body in http_during:
+        if role_of(body) == "leading":
+            failing = {name for name, check in body["checks"].items() if not check["ok"]}
+            assert failing <= {"matrix"}, http_during
+        else:
+            assert status == 200, http_during
     assert took_lead < 5, f"took the lead {took_lead:.1f} s after the kill"
     assert "Traceback" not in b.text()
     print(f"\n[measure] failover: leadership taken {took_lead:.2f} s after SIGKILL; "
           f"first answer from the new leader {first_after - killed_perf:.2f} s after; "
-          f"{sent_before_kill} of {BURST} commands sent before the kill, all answered once")
+          f"{sent_before_kill} of {BURST} commands sent before the kill, all answered once; "
+          f"{len(http_during) - 1} /healthz answers between the kill and the takeover")

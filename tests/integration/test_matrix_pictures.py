@@ -83,7 +83,7 @@ async def test_results_asked_in_the_room_come_with_the_picture_in_a_dm(
 
     asked = await camille.send_text(room, "!cohorte sondage resultats 1")
     pointer = await bot.answer_to(camille, room, asked)
-    dm = await camille.wait_for_invite()
+    dm = await camille.wait_for_invite(inviter=bot.user_id)
     await camille.join(dm)
     text = await camille.wait_for(dm, matching(sender=bot.user_id, msgtype="m.notice"))
     image_event = await camille.wait_for(dm, matching(sender=bot.user_id, msgtype="m.image"))

@@ -165,7 +165,7 @@ async def test_anonymous_poll_is_collected_in_dms_never_in_the_room(
 
     ballots = {}
     for user in (bernard, nathalie):
-        dm = await user.wait_for_invite(timeout=20)
+        dm = await user.wait_for_invite(timeout=20, inviter=bot.user_id)
         await user.join(dm)
         start = await user.wait_for(dm, matching(sender=bot.user_id, type=START))
         text = await user.wait_for(dm, matching(sender=bot.user_id, msgtype="m.notice",

@@ -97,7 +97,7 @@ async def test_sensitive_answers_asked_in_a_room_go_to_a_dm(matrix_bot: Bots,
 
     asked = await bernard.send_text(room, "!cohorte moi")
     pointer = await bot.answer_to(bernard, room, asked)
-    dm = await bernard.wait_for_invite()
+    dm = await bernard.wait_for_invite(inviter=bot.user_id)
     await bernard.join(dm)
     data = await bernard.wait_for(dm, matching(sender=bot.user_id, msgtype="m.notice"))
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.bootstrap import App
+from bot.scheduler import Scheduler
+from handlers.core.clock import SystemClock
 from handlers.core.commands import CohortScope, CommandGroup, Role
 from handlers.core.ids import Platform, RoomRef
 from storage.models import JobStatus, ScheduledJob
+from storage.uow import Store
 from tests.support.chat import Speaker
 from tests.support.fakes import FakeClock, RecordingSender
 
@@ -71,3 +77,57 @@ async def test_a_failing_job_is_retried_later_then_runs(app: App, op: Speaker,
     clock.advance(minutes=1)
     assert await app.scheduler.run_due() == 1
     assert ran == ["test:ping"]
+
+
+async def test_stopping_lets_a_job_under_way_finish(app: App) -> None:
+    """The timer (APScheduler) runs the job; ``stop`` waits for it instead of cancelling it."""
+    scheduler = Scheduler(app.db, app.dispatcher, SystemClock())
+    under_way, gate, finished = asyncio.Event(), asyncio.Event(), []
+
+    async def slow(ctx, event):  # type: ignore[no-untyped-def]
+        under_way.set()
+        await gate.wait()
+        finished.append(event.key)
+
+    app.router.on_timer("test.slow", slow)
+    await scheduler.start()
+    async with app.db.session() as session:
+        await Store(session).jobs.schedule(key="test:slow", name="test.slow",
+                                           due_at=SystemClock().now(), now=SystemClock().now())
+    await scheduler.replan()
+    await asyncio.wait_for(under_way.wait(), 10)
+    stopping = asyncio.create_task(scheduler.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done(), "stop waits for the job under way"
+    gate.set()
+    await asyncio.wait_for(stopping, 10)
+    assert finished == ["test:slow"]
+    async with app.db.session() as session:
+        job = await Store(session).jobs.by_key("test:slow")
+        assert job is not None and job.status is JobStatus.DONE
+
+
+async def test_stopping_during_a_timed_replan_waits_for_it_and_logs_no_error(
+        app: App, caplog: pytest.LogCaptureFixture) -> None:
+    """The periodic re-plan (run by APScheduler) met by ``stop`` finishes; it used to be
+    cancelled mid-query and logged as an APScheduler error at shutdown."""
+    scheduler = Scheduler(app.db, app.dispatcher, SystemClock(), poll=timedelta(seconds=0.2))
+    await scheduler.start()
+    replan = scheduler.replan
+    under_way, gate, finished = asyncio.Event(), asyncio.Event(), []
+
+    async def slow_replan() -> None:  # a re-plan whose query takes a while
+        under_way.set()
+        await gate.wait()
+        await replan()
+        finished.append(True)
+
+    scheduler.replan = slow_replan  # type: ignore[method-assign]
+    await asyncio.wait_for(under_way.wait(), 10)
+    stopping = asyncio.create_task(scheduler.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done(), "stop waits for the re-plan under way"
+    gate.set()
+    await asyncio.wait_for(stopping, 10)
+    assert finished == [True]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

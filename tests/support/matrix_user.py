@@ -395,21 +395,39 @@ class MatrixUser:
         self,
         room_id: str | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109
+        *,
+        inviter: str | None = None,
     ) -> str:
-        """Wait for an invite (to ``room_id``, or to any room) and return the room id."""
+        """Wait for an invite (to ``room_id``, or to any room; from ``inviter``, or from
+        anyone) and return the room id.
+
+        Accounts outlive a test (they live as long as the session's Synapse), so an
+        invite that an earlier test's bot sent and nobody accepted is still pending:
+        waiting for "any room" should name who invites.
+        """
         if self._sync_task is None:
             raise RuntimeError(f"{self.user_id}: call start() before waiting for invites")
         try:
             async with asyncio.timeout(timeout), self._changed:
                 while True:
                     for invited in self.invites:
-                        if room_id is None or invited == room_id:
+                        if (room_id is None or invited == room_id) and (
+                                inviter is None or self.invited_by(invited) == inviter):
                             return invited
                     await self._changed.wait()
         except TimeoutError:
             raise TimeoutError(
-                f"{self.user_id}: no invite to {room_id or 'any room'} after {timeout} s"
+                f"{self.user_id}: no invite to {room_id or 'any room'}"
+                f"{f' from {inviter}' if inviter else ''} after {timeout} s "
+                f"(pending: {[(r, self.invited_by(r)) for r in self.invites]})"
             ) from None
+
+    def invited_by(self, room_id: str) -> str | None:
+        """Who sent this account's pending invite to ``room_id`` (None when unknown)."""
+        for event in self.invites.get(room_id, []):
+            if event.get("type") == "m.room.member" and event.get("state_key") == self.user_id:
+                return event.get("sender")
+        return None
 
     def _find(
         self, room_id: str, predicate: Predicate | None, since: int | str | None

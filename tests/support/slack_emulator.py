@@ -40,7 +40,6 @@ import json
 import math
 import mimetypes
 import secrets
-import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +51,8 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+
+from tests.support.ports import bound_socket
 
 __all__ = [
     "REFERENCE_DIR",
@@ -177,12 +178,6 @@ def _split_ids(value: Any) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v) for v in value]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- records
@@ -395,8 +390,9 @@ class SlackEmulator:
         app.router.add_get("/socket-mode/{session}", self._serve_socket_mode)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
-        port = _free_port()
-        site = web.TCPSite(runner, "127.0.0.1", port)
+        sock = bound_socket()
+        port = sock.getsockname()[1]
+        site = web.SockSite(runner, sock)
         await site.start()
         self._runner, self._port = runner, port
         self._call_event = asyncio.Event()
