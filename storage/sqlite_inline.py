@@ -33,17 +33,12 @@ __all__ = ["InlineConnection", "InlineCursor", "connector"]
 
 
 def _locked(error: sqlite3.OperationalError) -> bool:
-    text = str(error).lower()
-    return "database is locked" in text or "database table is locked" in text or \
-        getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class _Now:
     """Stands for aiosqlite's request queue: SQLAlchemy's ``isolation_level`` setter puts
     ``(future, function)`` on it; the function runs at once."""
-
-    def __init__(self, connection: InlineConnection) -> None:
-        self._connection = connection
 
     def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
         future, function = item
@@ -61,7 +56,7 @@ class InlineConnection:
     def __init__(self, conn: sqlite3.Connection, patience_ms: int) -> None:
         self._conn = conn
         self._connection: sqlite3.Connection | None = conn
-        self._tx = _Now(self)
+        self._tx = _Now()
         self.patience_ms = patience_ms
         self.slow_waits = 0
         """Statements that found the database locked and waited in a thread."""
@@ -92,11 +87,6 @@ class InlineConnection:
 
     def cursor(self) -> InlineCursor:
         return InlineCursor(self)
-
-    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
-        cursor = self.cursor()
-        await cursor.execute(sql, parameters)
-        return cursor
 
     async def commit(self) -> None:
         await self.run(self._conn.commit)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, String, and_, bindparam, delete, func, or_, select, update
@@ -110,7 +110,7 @@ class BridgeRepo:
                     .values(position=position, updated_at=now))
 
 
-@cache
+@lru_cache(maxsize=1)
 def _bridged_room() -> Select[Any]:
     """The query of :meth:`BridgeRepo.room`, built once: it runs for every message of a
     bridged room, and building it took longer than running it."""

@@ -79,6 +79,18 @@ async def test_a_failing_job_is_retried_later_then_runs(app: App, op: Speaker,
     assert ran == ["test:ping"]
 
 
+async def _stop_while_under_way(scheduler: Scheduler, under_way: asyncio.Event,
+                                gate: asyncio.Event, what: str) -> None:
+    """Stop the scheduler once ``what`` is under way; ``stop`` must wait until the gate
+    lets it finish."""
+    await asyncio.wait_for(under_way.wait(), 10)
+    stopping = asyncio.create_task(scheduler.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done(), f"stop waits for {what} under way"
+    gate.set()
+    await asyncio.wait_for(stopping, 10)
+
+
 async def test_stopping_lets_a_job_under_way_finish(app: App) -> None:
     """The timer (APScheduler) runs the job; ``stop`` waits for it instead of cancelling it."""
     scheduler = Scheduler(app.db, app.dispatcher, SystemClock())
@@ -95,12 +107,7 @@ async def test_stopping_lets_a_job_under_way_finish(app: App) -> None:
         await Store(session).jobs.schedule(key="test:slow", name="test.slow",
                                            due_at=SystemClock().now(), now=SystemClock().now())
     await scheduler.replan()
-    await asyncio.wait_for(under_way.wait(), 10)
-    stopping = asyncio.create_task(scheduler.stop())
-    await asyncio.sleep(0.1)
-    assert not stopping.done(), "stop waits for the job under way"
-    gate.set()
-    await asyncio.wait_for(stopping, 10)
+    await _stop_while_under_way(scheduler, under_way, gate, "the job")
     assert finished == ["test:slow"]
     async with app.db.session() as session:
         job = await Store(session).jobs.by_key("test:slow")
@@ -123,11 +130,6 @@ async def test_stopping_during_a_timed_replan_waits_for_it_and_logs_no_error(
         finished.append(True)
 
     scheduler.replan = slow_replan  # type: ignore[method-assign]
-    await asyncio.wait_for(under_way.wait(), 10)
-    stopping = asyncio.create_task(scheduler.stop())
-    await asyncio.sleep(0.1)
-    assert not stopping.done(), "stop waits for the re-plan under way"
-    gate.set()
-    await asyncio.wait_for(stopping, 10)
+    await _stop_while_under_way(scheduler, under_way, gate, "the re-plan")
     assert finished == [True]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
